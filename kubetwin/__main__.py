@@ -1,0 +1,3 @@
+from kubetwin.cli import main
+
+main()

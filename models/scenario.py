@@ -1,0 +1,375 @@
+"""The scenario: a Kubernetes-style file that describes a cluster and the work that arrives at it.
+
+``apiVersion: kubetwin.dev/v1alpha1``, ``kind: Scenario``, ``metadata``, ``spec`` with camelCase keys,
+Kubernetes quantities and Go durations. It is not a CRD; it is a file users keep next to their
+manifests. ``spec`` holds ``seed``, ``duration``, ``cluster.nodePools``, ``scheduler`` (the
+``KubeSchedulerConfiguration`` profile knobs we model), ``workloads`` (generators: arrival process,
+count, replicas, pod template, runtime distribution), and one section per capability.
+
+:func:`load_scenario` is the only way in: it turns every problem into a
+:class:`models.errors.InputError` naming the file, the line, the field path and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.distributions import Distribution, Duration, NonNegDuration
+from models.duration import parse_duration
+from models.errors import InputError, did_you_mean
+from models.k8s import K8sModel, PodTemplate, QuantityValue, Taint
+
+API_VERSION = "kubetwin.dev/v1alpha1"
+KIND = "Scenario"
+
+
+class Metadata(K8sModel):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class NodePool(K8sModel):
+    """A group of identical nodes (a GKE node pool, an EKS node group, a Karpenter NodePool)."""
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    count: int = Field(ge=0, le=1_000_000)
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+    allocatable: dict[str, QuantityValue]
+    pricePerHour: float | None = Field(default=None, ge=0)
+
+
+class Cluster(K8sModel):
+    nodePools: list[NodePool] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Cluster:
+        seen: set[str] = set()
+        for p in self.nodePools:
+            if p.name in seen:
+                raise ValueError(f"node pool name {p.name!r} is used twice; pool names must be unique")
+            seen.add(p.name)
+        return self
+
+
+class ResourceWeight(K8sModel):
+    name: str
+    weight: int = Field(default=1, ge=1, le=100)
+
+
+class SchedulerSpec(K8sModel):
+    """The ``NodeResourcesFit`` scoring strategy of a kube-scheduler profile."""
+
+    scoring: Literal["LeastAllocated", "MostAllocated"] = "LeastAllocated"
+    resources: list[ResourceWeight] = Field(
+        default_factory=lambda: [ResourceWeight(name="cpu"), ResourceWeight(name="memory")])
+    percentageOfNodesToScore: int = Field(default=0, ge=0, le=100)
+
+
+class Poisson(K8sModel):
+    meanInterval: NonNegDuration
+
+
+class Arrival(K8sModel):
+    """When instances of a workload arrive: exactly one of ``poisson``, ``every``, ``at``."""
+
+    poisson: Poisson | None = None
+    every: NonNegDuration | None = None
+    at: list[NonNegDuration] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Arrival:
+        n = sum(x is not None for x in (self.poisson, self.every, self.at))
+        if n != 1:
+            raise ValueError("give exactly one of poisson: {meanInterval: D}, every: D, at: [D, ...]")
+        if self.poisson is not None and parse_duration(self.poisson.meanInterval) == 0:
+            raise ValueError("poisson meanInterval must be > 0 (use every: 0s for all at once)")
+        return self
+
+
+class Gang(K8sModel):
+    """All-or-nothing scheduling for the pods of one workload instance."""
+
+    policy: Literal["kueue", "coscheduling", "workload-api"]
+    minCount: int | None = Field(default=None, ge=1)
+    timeout: Duration | None = None
+
+
+class PodSet(K8sModel):
+    """One homogeneous set of pods in a workload instance (e.g. 1 launcher + 16 workers)."""
+
+    name: str = Field(min_length=1)
+    replicas: int = Field(default=1, ge=1, le=100_000)
+    minCount: int | None = Field(default=None, ge=1)
+    template: PodTemplate
+
+
+class WorkloadGen(K8sModel):
+    """A generator of workload instances: ``count`` arrive per ``arrival``, each with ``replicas`` pods."""
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    arrival: Arrival
+    count: int | None = Field(default=None, ge=0, le=100_000_000)
+    replicas: int = Field(default=1, ge=1, le=100_000)
+    priority: int = 0
+    template: PodTemplate | None = None
+    podSets: list[PodSet] | None = None
+    duration: Distribution
+    gang: Gang | None = None
+    queue: str | None = Field(default=None, description="the Kueue LocalQueue (in this namespace)")
+    job: str | None = Field(default=None, description="a Job or JobSet manifest file giving the pod sets")
+
+    @model_validator(mode="after")
+    def _shape(self) -> WorkloadGen:
+        sources = sum(x is not None for x in (self.template, self.podSets, self.job))
+        if sources != 1:
+            raise ValueError("give exactly one of template (with replicas), podSets, or job")
+        if self.arrival.every is not None and self.count is None:
+            raise ValueError("arrival 'every' needs a count (how many instances arrive)")
+        if self.arrival.at is not None and self.count is not None and self.count > len(self.arrival.at):
+            raise ValueError(f"count {self.count} is more than the {len(self.arrival.at)} times in 'at'")
+        if self.gang is not None and self.gang.policy == "kueue" and not self.queue:
+            raise ValueError("gang policy kueue needs 'queue' (the LocalQueue name)")
+        return self
+
+    def instance_count(self) -> int | None:
+        if self.count is not None:
+            return self.count
+        if self.arrival.at is not None:
+            return len(self.arrival.at)
+        return None  # poisson without count: until the run ends
+
+
+class Spec(K8sModel):
+    seed: int = 0
+    duration: Duration
+    cluster: Cluster
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    workloads: list[WorkloadGen] = Field(default_factory=list)
+    manifests: list[str] = Field(default_factory=list)
+    kueue: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _checks(self) -> Spec:
+        if parse_duration(self.duration) <= 0:
+            raise ValueError("duration must be > 0 (e.g. 12h)")
+        seen: set[tuple[str, str]] = set()
+        for w in self.workloads:
+            if (w.namespace, w.name) in seen:
+                raise ValueError(f"workload {w.namespace}/{w.name} is defined twice")
+            seen.add((w.namespace, w.name))
+        return self
+
+
+class Scenario(K8sModel):
+    apiVersion: Literal["kubetwin.dev/v1alpha1"]
+    kind: Literal["Scenario"]
+    metadata: Metadata
+    spec: Spec
+
+    #: where the file was read from (for relative paths); not part of the schema
+    _source: Path | None = None
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return self._source.parent if self._source else Path.cwd()
+
+
+# ----------------------------------------------------------------------------------------- loading
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader; we keep the composed node tree to map field paths to lines."""
+
+
+def _node_at(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
+    node = root
+    for part in loc:
+        if node is None:
+            return None
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == part:
+                    nxt = v
+                    break
+            if nxt is None:
+                return node
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                node = node.value[part]
+            else:
+                return node
+        else:
+            return node
+    return node
+
+
+def _key_node(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
+    """The node of the *key* at ``loc`` (for unknown-field errors)."""
+    parent = _node_at(root, loc[:-1]) if loc else None
+    if isinstance(parent, yaml.MappingNode):
+        for k, _ in parent.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == loc[-1]:
+                return k
+    return None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """Walk the pydantic model tree along ``loc`` to find the model that owns the last key."""
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return model
+        model = _unwrap(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    for arg in getattr(tp, "__args__", ()) or ():
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = _unwrap(arg)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return tp
+
+
+_FIXES = {
+    "literal_error": "use one of the allowed values",
+    "missing": "add the field",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "float_parsing": "write a number",
+    "string_type": "write a string (quote it)",
+    "dict_type": "write a mapping (key: value)",
+    "list_type": "write a list (- item)",
+    "greater_than_equal": "use a larger value",
+    "less_than_equal": "use a smaller value",
+    "string_pattern_mismatch": "use lowercase letters, digits and '-' (a DNS label)",
+}
+
+
+def _error_from_validation(e: ValidationError, file: str, root: yaml.Node | None) -> InputError:
+    # an unknown field is usually a typo of a missing one: report it first, with a did-you-mean
+    errs = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")
+    first = errs[0]
+    loc = tuple(first["loc"])
+    # pydantic appends union/function names into loc; keep the parts that are real keys
+    clean: tuple[int | str, ...] = tuple(p for p in loc if isinstance(p, int) or "[" not in str(p)
+                                         and not str(p).startswith("function-"))
+    msg = str(first["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    fix = _FIXES.get(str(first["type"]))
+    if first["type"] == "extra_forbidden":
+        owner = _model_at(clean[:-1])
+        field = str(clean[-1])
+        msg = f"unknown field {field!r}"
+        if owner is not None:
+            known = list(owner.model_fields)
+            guess = did_you_mean(field, known)
+            fix = (f"did you mean {guess!r}?" if guess else
+                   "remove it; known fields here: " + ", ".join(known))
+        node = _key_node(root, clean)
+    else:
+        node = _node_at(root, clean)
+        if first["type"] == "literal_error":
+            msg = f"got {first.get('input')!r}; {msg}"
+    more = len(errs) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    line = node.start_mark.line + 1 if node is not None else None
+    col = node.start_mark.column + 1 if node is not None else None
+    return InputError(msg, file=file, field=_path(clean) or None, fix=fix, line=line, column=col)
+
+
+def parse_scenario_text(text: str, file: str = "<scenario>", source: Path | None = None) -> Scenario:
+    """Parse and validate scenario YAML text; raises :class:`InputError`."""
+    try:
+        root = yaml.compose(text, Loader=_LineLoader)
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise InputError(f"YAML syntax error: {e.problem or e.context}", file=file,
+                         line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+                         fix="check indentation, colons and quotes around this place") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"not valid YAML: {e}", file=file) from None
+    except RecursionError:
+        raise InputError("YAML nests too deeply", file=file) from None
+    if data is None:
+        raise InputError("the file is empty", file=file,
+                         fix=f"start with 'apiVersion: {API_VERSION}' and 'kind: {KIND}'")
+    if not isinstance(data, dict):
+        raise InputError(f"expected a mapping at the top level, got {type(data).__name__}", file=file,
+                         fix=f"start with 'apiVersion: {API_VERSION}' and 'kind: {KIND}'")
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if api != API_VERSION or kind != KIND:
+        what = f"apiVersion {api!r}, kind {kind!r}"
+        raise InputError(f"this is not a kubetwin scenario ({what})", file=file,
+                         field="apiVersion" if api != API_VERSION else "kind",
+                         fix=f"use apiVersion: {API_VERSION} and kind: {KIND}")
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as e:
+        raise _error_from_validation(e, file, root) from None
+    except RecursionError:
+        raise InputError("the scenario nests too deeply", file=file) from None
+    sc._source = source
+    return sc
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load a scenario file; every problem becomes an :class:`InputError`."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", file=str(p), fix="check the path")
+    if p.is_dir():
+        raise InputError("is a directory, not a scenario file", file=str(p),
+                         fix="pass a .yaml file, e.g. scenarios/quickstart.yaml")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", file=str(p)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte {e.start})", file=str(p),
+                         fix="save the file as UTF-8") from None
+    return parse_scenario_text(text, str(p), p.resolve())
+
+
+def scenario_json_schema() -> str:
+    """The JSON Schema of the scenario, for editor completion (``kubetwin schema``)."""
+    return json.dumps(Scenario.model_json_schema(by_alias=True), indent=2, sort_keys=True)
+
+
+__all__ = ["API_VERSION", "KIND", "Distribution", "NodePool", "Scenario", "WorkloadGen", "load_scenario",
+           "parse_scenario_text", "scenario_json_schema"]

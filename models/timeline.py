@@ -1,0 +1,263 @@
+"""The timeline: kubetwin's one record of what happened in a cluster, simulated or real.
+
+A timeline is JSON Lines, one event per line, append-only and streamable. Line one is a
+``RunStarted`` header (``schemaVersion``, ``source`` sim|live|replay, seed, scenario, startedAt).
+Each event has ``seq`` (total order; ties at equal ``t``), ``t`` (seconds since the run started),
+``type``, ``obj`` {kind, namespace?, name, uid?}, and optionally ``node``, ``group`` (the gang key
+"namespace/name" of a Kueue Workload or PodGroup), ``reason`` (Kubernetes Event message text) and
+``data`` (a small payload). Event types use Kubernetes' own reason words so a real Event maps
+straight across (see ``EVENT_TYPES``).
+
+Events carry the *inputs* needed to replay them (``NodeReady`` holds pool, labels, taints and
+allocatable; ``PodCreated`` holds requests, priority and placement constraints), not just outcomes.
+
+The reader is forgiving the way a log reader must be: a torn or corrupt line (a recorder killed
+mid-write, a disk that filled up) is reported with file and line number and every good event before
+and after it is kept; unknown event types are kept and warned about once each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+SCHEMA_VERSION = 1
+
+#: Every event type, by area. Add a type when a new behaviour needs one; never reuse one.
+EVENT_TYPES: dict[str, str] = {
+    # run
+    "RunStarted": "run", "RunFinished": "run",
+    # nodes
+    "NodeProvisioning": "node", "NodeReady": "node", "NodeRemoved": "node",
+    # pods
+    "PodCreated": "pod", "Scheduled": "pod", "FailedScheduling": "pod", "PodRunning": "pod",
+    "PodSucceeded": "pod", "PodFailed": "pod", "PodDeleted": "pod", "Preempted": "pod",
+    # gangs and queues
+    "WorkloadCreated": "gang", "QuotaReserved": "gang", "Admitted": "gang", "PodsReady": "gang",
+    "Evicted": "gang", "Requeued": "gang", "WorkloadFinished": "gang", "GangTimedOut": "gang",
+    # DRA
+    "ClaimCreated": "dra", "ClaimAllocated": "dra", "ClaimReleased": "dra",
+    # autoscaling
+    "TriggeredScaleUp": "autoscaling", "NotTriggerScaleUp": "autoscaling", "ScaleDown": "autoscaling",
+    "SuccessfulRescale": "autoscaling",
+}
+
+
+@dataclass(slots=True)
+class Event:
+    """One timeline event as read back from a file."""
+
+    seq: int
+    t: float
+    type: str
+    kind: str
+    name: str
+    namespace: str | None = None
+    uid: str | None = None
+    node: str | None = None
+    group: str | None = None
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+    @property
+    def key(self) -> str:
+        """``namespace/name`` (or ``name`` for cluster-scoped objects)."""
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return event_dict(self.seq, self.t, self.type, self.kind, self.name, self.namespace, self.uid,
+                          self.node, self.group, self.reason, self.data or None)
+
+
+def event_dict(seq: int, t: float, type_: str, kind: str, name: str, namespace: str | None = None,
+               uid: str | None = None, node: str | None = None, group: str | None = None,
+               reason: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON shape of one event, with keys in their fixed order."""
+    obj: dict[str, Any] = {"kind": kind}
+    if namespace:
+        obj["namespace"] = namespace
+    obj["name"] = name
+    if uid:
+        obj["uid"] = uid
+    d: dict[str, Any] = {"seq": seq, "t": t, "type": type_, "obj": obj}
+    if node is not None:
+        d["node"] = node
+    if group is not None:
+        d["group"] = group
+    if reason is not None:
+        d["reason"] = reason
+    if data:
+        d["data"] = data
+    return d
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+class TimelineWriter:
+    """Streams events to a JSONL file, assigning ``seq``.
+
+    ``durable=True`` (the live recorder) flushes and fsyncs every line so a killed process loses
+    nothing already written; the simulator writes through a large buffer.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | IO[str], *, durable: bool = False) -> None:
+        if isinstance(path, str | os.PathLike):
+            self._fh: IO[str] = open(path, "w", encoding="utf-8", buffering=1 << 20)  # noqa: SIM115
+            self._owns = True
+        else:
+            self._fh = path
+            self._owns = False
+        self._durable = durable
+        self.seq = 0
+
+    def header(self, source: str, *, seed: int | None = None, scenario: str | None = None,
+               started_at: str | None = None, **extra: Any) -> None:
+        data: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "source": source}
+        if seed is not None:
+            data["seed"] = seed
+        if scenario is not None:
+            data["scenario"] = scenario
+        if started_at is not None:
+            data["startedAt"] = started_at
+        data.update(extra)
+        self.emit(0.0, "RunStarted", "Run", scenario or "run", data=data)
+
+    def emit(self, t: float, type_: str, kind: str, name: str, namespace: str | None = None, *,
+             uid: str | None = None, node: str | None = None, group: str | None = None,
+             reason: str | None = None, data: dict[str, Any] | None = None) -> None:
+        tt = round(t, 6)
+        if tt == int(tt):
+            tt = float(int(tt))
+        self._fh.write(_dumps(event_dict(self.seq, tt, type_, kind, name, namespace, uid, node, group,
+                                         reason, data)))
+        self._fh.write("\n")
+        self.seq += 1
+        if self._durable:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def write_event(self, ev: Event) -> None:
+        """Append an already-built event (re-numbering ``seq``)."""
+        self.emit(ev.t, ev.type, ev.kind, ev.name, ev.namespace, uid=ev.uid, node=ev.node,
+                  group=ev.group, reason=ev.reason, data=ev.data or None)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.flush()
+        if self._owns:
+            self._fh.close()
+
+    def __enter__(self) -> TimelineWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Timeline:
+    """A timeline read back from a file: its events and what was wrong with it."""
+
+    path: str
+    events: list[Event]
+    problems: list[str]   # corrupt/torn lines, each "file:line: what"
+    warnings: list[str]   # unknown event types, missing header, …
+
+    @property
+    def header(self) -> dict[str, Any]:
+        if self.events and self.events[0].type == "RunStarted":
+            return self.events[0].data
+        return {}
+
+
+class TimelineFormatError(ValueError):
+    """A line of a timeline is not an event."""
+
+
+def parse_event(line: str, lineno: int = 0) -> Event:
+    """Parse one JSONL line into an :class:`Event`; raises :class:`TimelineFormatError`."""
+    try:
+        d = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise TimelineFormatError(f"not valid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(d, dict):
+        raise TimelineFormatError("not a JSON object")
+    try:
+        seq, t, type_, obj = d["seq"], d["t"], d["type"], d["obj"]
+    except KeyError as e:
+        raise TimelineFormatError(f"missing required field {e.args[0]!r}") from None
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise TimelineFormatError("field 'seq' must be an integer")
+    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t):
+        raise TimelineFormatError("field 't' must be a finite number of seconds")
+    if not isinstance(type_, str):
+        raise TimelineFormatError("field 'type' must be a string")
+    if not isinstance(obj, dict) or not isinstance(obj.get("kind"), str) or \
+            not isinstance(obj.get("name"), str):
+        raise TimelineFormatError("field 'obj' must be an object with string 'kind' and 'name'")
+    data = d.get("data") or {}
+    if not isinstance(data, dict):
+        raise TimelineFormatError("field 'data' must be an object")
+    for k in ("node", "group", "reason"):
+        if d.get(k) is not None and not isinstance(d[k], str):
+            raise TimelineFormatError(f"field {k!r} must be a string")
+    ns, uid = obj.get("namespace"), obj.get("uid")
+    return Event(seq, float(t), type_, obj["kind"], obj["name"],
+                 ns if isinstance(ns, str) else None, uid if isinstance(uid, str) else None,
+                 d.get("node"), d.get("group"), d.get("reason"), data, lineno)
+
+
+def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for i, line in enumerate(fh, 1):
+            yield i, line
+
+
+def read_timeline(path: str | os.PathLike[str]) -> Timeline:
+    """Read a timeline, keeping every good event and reporting every bad line.
+
+    Raises ``FileNotFoundError``/``IsADirectoryError`` for a path that is not a file; everything
+    wrong *inside* the file is reported in ``problems``/``warnings`` instead.
+    """
+    p = str(path)
+    if not Path(p).is_file():
+        if Path(p).is_dir():
+            raise IsADirectoryError(p)
+        raise FileNotFoundError(p)
+    events: list[Event] = []
+    problems: list[str] = []
+    warnings: list[str] = []
+    unknown: set[str] = set()
+    last_line = ""
+    for lineno, line in iter_lines(p):
+        last_line = line
+        if not line.strip():
+            continue
+        try:
+            ev = parse_event(line, lineno)
+        except TimelineFormatError as e:
+            torn = "" if line.endswith("\n") else " (torn last line: the writer was interrupted)"
+            problems.append(f"{p}:{lineno}: {e}{torn}")
+            continue
+        if ev.type not in EVENT_TYPES and ev.type not in unknown:
+            unknown.add(ev.type)
+            warnings.append(f"{p}:{lineno}: unknown event type {ev.type!r} (skipped by the checks)")
+        events.append(ev)
+    del last_line
+    if not events or events[0].type != "RunStarted":
+        warnings.append(f"{p}: no RunStarted header on line 1")
+    else:
+        ver = events[0].data.get("schemaVersion")
+        if isinstance(ver, int) and ver > SCHEMA_VERSION:
+            warnings.append(f"{p}: schemaVersion {ver} is newer than this kubetwin reads "
+                            f"({SCHEMA_VERSION}); upgrade kubetwin")
+    return Timeline(p, events, problems, warnings)

@@ -1,0 +1,5 @@
+"""The simpy engine: cluster state, the kube-scheduler pipeline, workload generators and metrics.
+
+simpy is used only for time (the clock, timeouts, controller processes); cluster state is plain
+typed data. ``sim`` never imports ``validator`` (and has no asyncio).
+"""

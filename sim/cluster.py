@@ -1,0 +1,157 @@
+"""Cluster state: nodes, their allocatable resources and what is reserved on them.
+
+Mirrors the scheduler cache / cluster-autoscaler ``ClusterSnapshot``: a node's *free* capacity is
+allocatable minus the requests of the pods bound (or assumed) on it. State is kept column-wise in
+numpy arrays (``free[resource, node]``) so the scheduler can filter and score thousands of nodes with a
+few vector operations; all quantities are integer milli-units (``Quantity.MilliValue``).
+
+``fork()`` / ``commit()`` / ``revert()`` give cheap what-if placement (cluster-autoscaler's snapshot,
+Kueue's undo closures): while forked every reserve/release is logged, and ``revert`` undoes them in
+reverse order. No deep copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from sim.constraints import HOSTNAME_LABEL
+
+Req = tuple[tuple[int, int], ...]  # ((resource index, milli), ...) of the non-zero requests
+
+#: Extended resources counted as accelerators in GPU metrics.
+ACCELERATOR_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "habana.ai/gaudi",
+                         "aws.amazon.com/neuron", "gpu.intel.com/i915")
+
+
+def is_accelerator(resource: str) -> bool:
+    return resource in ACCELERATOR_RESOURCES or resource.endswith("/gpu")
+
+
+class Pool:
+    """A node pool: nodes that share labels, taints, allocatable and price."""
+
+    __slots__ = ("alloc", "labels", "name", "nodes", "price", "taints")
+
+    def __init__(self, name: str, labels: Mapping[str, str], taints: Sequence[Mapping[str, Any]],
+                 alloc: Mapping[str, int], price: float | None) -> None:
+        self.name = name
+        self.labels = dict(labels)
+        self.taints = [dict(t) for t in taints]
+        self.alloc = dict(alloc)
+        self.price = price
+        self.nodes: list[int] = []
+
+
+class Node:
+    __slots__ = ("idx", "labels", "name", "pool", "ready", "ready_at")
+
+    def __init__(self, idx: int, name: str, pool: Pool) -> None:
+        self.idx = idx
+        self.name = name
+        self.pool = pool
+        self.labels = {**pool.labels, HOSTNAME_LABEL: name}
+        self.ready = False
+        self.ready_at = 0.0
+
+
+class ClusterState:
+    """Nodes and free capacity, with indexes for the scheduler's hot loop."""
+
+    def __init__(self, resources: Sequence[str], capacity: int = 64) -> None:
+        self.resources = list(resources)
+        self.ridx = {r: i for i, r in enumerate(self.resources)}
+        nres = len(self.resources)
+        self.alloc: npt.NDArray[np.int64] = np.zeros((nres, capacity), dtype=np.int64)
+        self.free: npt.NDArray[np.int64] = np.zeros((nres, capacity), dtype=np.int64)
+        self.ready: npt.NDArray[np.bool_] = np.zeros(capacity, dtype=bool)
+        self.nodes: list[Node] = []
+        self.pools: dict[str, Pool] = {}
+        #: bumped whenever nodes appear or disappear (invalidates per-shape node masks)
+        self.version = 0
+        self._undo: list[tuple[int, Req, int]] | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.nodes)
+
+    def add_pool(self, pool: Pool) -> None:
+        self.pools[pool.name] = pool
+
+    def _grow(self) -> None:
+        cap = self.ready.shape[0] * 2
+        for name in ("alloc", "free"):
+            old = getattr(self, name)
+            new = np.zeros((old.shape[0], cap), dtype=np.int64)
+            new[:, : old.shape[1]] = old
+            setattr(self, name, new)
+        ready = np.zeros(cap, dtype=bool)
+        ready[: self.ready.shape[0]] = self.ready
+        self.ready = ready
+
+    def add_node(self, name: str, pool: Pool, now: float) -> Node:
+        idx = len(self.nodes)
+        if idx >= self.ready.shape[0]:
+            self._grow()
+        node = Node(idx, name, pool)
+        self.nodes.append(node)
+        pool.nodes.append(idx)
+        for res, milli in pool.alloc.items():
+            r = self.ridx[res]
+            self.alloc[r, idx] = milli
+            self.free[r, idx] = milli
+        self.ready[idx] = True
+        node.ready = True
+        node.ready_at = now
+        self.version += 1
+        return node
+
+    def remove_node(self, idx: int) -> None:
+        node = self.nodes[idx]
+        node.ready = False
+        self.ready[idx] = False
+        self.alloc[:, idx] = 0
+        self.free[:, idx] = 0
+        self.version += 1
+
+    # ------------------------------------------------------------------ reservations
+
+    def fits(self, idx: int, req: Req) -> bool:
+        free = self.free
+        return all(free[r, idx] >= q for r, q in req)
+
+    def reserve(self, idx: int, req: Req) -> None:
+        free = self.free
+        for r, q in req:
+            free[r, idx] -= q
+        if self._undo is not None:
+            self._undo.append((idx, req, 1))
+
+    def release(self, idx: int, req: Req) -> None:
+        free = self.free
+        for r, q in req:
+            free[r, idx] += q
+        if self._undo is not None:
+            self._undo.append((idx, req, -1))
+
+    # ------------------------------------------------------------------ what-if
+
+    def fork(self) -> None:
+        if self._undo is not None:
+            raise RuntimeError("ClusterState is already forked")
+        self._undo = []
+
+    def commit(self) -> None:
+        self._undo = None
+
+    def revert(self) -> None:
+        undo, self._undo = self._undo, None
+        if undo is None:
+            raise RuntimeError("ClusterState is not forked")
+        free = self.free
+        for idx, req, sign in reversed(undo):
+            for r, q in req:
+                free[r, idx] += q * sign

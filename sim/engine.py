@@ -1,0 +1,344 @@
+"""The simulation engine: turns a scenario into a timeline.
+
+It wires the parts together on one simpy clock: node pools become nodes at t=0 (``NodeReady``),
+workload generators create pods on their arrival schedule (``PodCreated``), one scheduler process
+runs kube-scheduler cycles whenever something can change a verdict (``Scheduled`` /
+``FailedScheduling``), and each bound pod runs for its sampled runtime (``PodRunning``,
+``PodSucceeded``) and frees its node. The run ends with ``RunFinished`` at ``spec.duration``, or
+earlier when nothing can happen any more (no arrivals left, nothing running or waiting on a timer).
+
+Pod completions are plain callbacks on simpy timeouts, not processes (a process per pod costs
+memory and time); a completion carries the pod's generation so one left over from an evicted
+pod is ignored. The same scenario and seed give a byte-identical timeline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Generator as PyGenerator
+from typing import Any
+
+import simpy
+
+from models.duration import parse_duration
+from models.errors import InputError
+from models.quantity import parse_quantity
+from models.scenario import Scenario, WorkloadGen
+from models.timeline import TimelineWriter
+from sim.cluster import ClusterState, Pool
+from sim.metrics import Metrics
+from sim.pods import GangGroup, PodShape, SimPod
+from sim.scheduler import Scheduler
+from sim.workloads import Generator, PodSetSpec, resolve_template
+
+NATIVE_GANG_TIMEOUT = 300.0       # KEP-4671: fixed, not configurable
+COSCHEDULING_DEFAULT_TIMEOUT = 60.0  # scheduler-plugins permitWaitingTimeSeconds
+
+
+class Instance:
+    """One arrival of a workload generator: a Job-like owner of one or more pod sets."""
+
+    __slots__ = ("done", "gang", "gen", "key", "name", "namespace", "pods", "runtime")
+
+    def __init__(self, gen: Generator, name: str, namespace: str) -> None:
+        self.gen = gen
+        self.name = name
+        self.namespace = namespace
+        self.key = f"{namespace}/{name}"
+        self.pods: list[SimPod] = []
+        self.done = 0
+        self.gang: GangGroup | None = None
+        self.runtime = 0.0
+
+
+class Simulation:
+    """One run of one scenario. ``run()`` writes the timeline and returns the summary."""
+
+    def __init__(self, scenario: Scenario, writer: TimelineWriter, *, seed: int | None = None,
+                 until: float | None = None) -> None:
+        self.scenario = scenario
+        self.writer = writer
+        self.emit = writer.emit
+        spec = scenario.spec
+        self.seed = spec.seed if seed is None else seed
+        self.duration = parse_duration(spec.duration) if until is None else until
+        self.env = simpy.Environment()
+        self.generators = [self._build_generator(i, w) for i, w in enumerate(spec.workloads)]
+        self.cluster = self._build_cluster()
+        self.metrics = Metrics(self.cluster)
+        self.scheduler = Scheduler(self, self.cluster, spec.scheduler.scoring,
+                                   [(r.name, r.weight) for r in spec.scheduler.resources],
+                                   spec.scheduler.percentageOfNodesToScore)
+        self.shapes: dict[Any, PodShape] = {}
+        self.pod_seq = 0
+        self.unbound = 0
+        self.gens_alive = len(self.generators)
+        self.timers = 0
+        self.finish = self.env.event()
+        self._wake = self.env.event()
+        self._created_data: dict[int, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ build
+
+    def _build_generator(self, i: int, w: WorkloadGen) -> Generator:
+        where = f"spec.workloads[{i}]"
+        src = str(self.scenario.source) if self.scenario.source else None
+        try:
+            runtime = w.duration.compile(self.scenario.base_dir)
+        except ValueError as e:
+            raise InputError(str(e), file=src, field=f"{where}.duration",
+                             fix="point csv at a readable file with that column") from None
+        if w.template is not None:
+            pod_sets = [resolve_template(w.template, None, w.replicas, None)]
+        elif w.podSets is not None:
+            pod_sets = [resolve_template(ps.template, ps.name, ps.replicas, ps.minCount) for ps in w.podSets]
+        else:
+            raise InputError("workloads from Job/JobSet manifests are not supported yet", file=src,
+                             field=f"{where}.job", fix="write the pod template inline under template")
+        if w.gang is not None:
+            if w.gang.policy == "kueue":
+                raise InputError("gang policy kueue is not supported yet", file=src,
+                                 field=f"{where}.gang.policy", fix="use coscheduling or workload-api")
+            if w.gang.policy == "workload-api" and w.gang.timeout is not None:
+                raise InputError("the KEP-4671 gang timeout is fixed at 5m and cannot be set", file=src,
+                                 field=f"{where}.gang.timeout", fix="remove timeout, or use coscheduling")
+            total = sum(p.replicas for p in pod_sets)
+            if w.gang.minCount is not None and w.gang.minCount > total:
+                raise InputError(f"minCount {w.gang.minCount} is more than the {total} pods of an instance",
+                                 file=src, field=f"{where}.gang.minCount", fix=f"use at most {total}")
+        return Generator(w, self.seed, runtime, pod_sets)
+
+    def _build_cluster(self) -> ClusterState:
+        pools = self.scenario.spec.cluster.nodePools
+        names: set[str] = set()
+        for p in pools:
+            names.update(p.allocatable)
+        for g in self.generators:
+            for ps in g.pod_sets:
+                names.update(ps.requests)
+        self.count_pods = "pods" in names
+        names.discard("pods")
+        resources = sorted(names) + (["pods"] if self.count_pods else [])
+        cluster = ClusterState(resources, capacity=max(64, sum(p.count for p in pools)))
+        for p in pools:
+            alloc = {k: parse_quantity(v).to_milli() for k, v in p.allocatable.items()}
+            cluster.add_pool(Pool(p.name, p.labels, [t.model_dump(exclude_none=True) for t in p.taints],
+                                  alloc, p.pricePerHour))
+        return cluster
+
+    def _shape(self, ps: PodSetSpec) -> PodShape:
+        req = dict(ps.requests)
+        if self.count_pods:
+            req["pods"] = 1000
+        key = (tuple(sorted(req.items())), json.dumps([ps.node_selector, ps.tolerations, ps.affinity],
+                                                      sort_keys=True))
+        shape = self.shapes.get(key)
+        if shape is None:
+            ridx = self.cluster.ridx
+            vec = tuple(sorted((ridx[r], q) for r, q in req.items() if q > 0))
+            shape = PodShape(key, vec, len(ridx), ps.tolerations, ps.node_selector, ps.affinity)
+            self.shapes[key] = shape
+        return shape
+
+    # ------------------------------------------------------------------ host interface for the scheduler
+
+    @property
+    def now(self) -> float:
+        return float(self.env.now)
+
+    def kick(self) -> None:
+        if not self._wake.triggered:
+            self._wake.succeed()
+
+    def call_at(self, t: float, fn: Callable[[], None]) -> None:
+        self.timers += 1
+
+        def fire(_: object) -> None:
+            self.timers -= 1
+            fn()
+            self._check_idle()
+
+        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(fire)
+
+    def on_bind(self, pod: SimPod, node: int) -> None:
+        now = self.env.now
+        name = self.cluster.nodes[node].name
+        group = pod.gang.key if pod.gang is not None else None
+        ns = pod.namespace
+        self.emit(now, "Scheduled", "Pod", pod.name, ns, node=name, group=group,
+                  reason=f"Successfully assigned {ns}/{pod.name} to {name}")
+        self.emit(now, "PodRunning", "Pod", pod.name, ns, node=name, group=group)
+        pod.phase = "Running"
+        pod.gen += 1
+        self.unbound -= 1
+        self.metrics.bind(pod.shape.req, now - pod.created, now)
+        gen = pod.gen
+        self.env.timeout(pod.runtime).callbacks.append(lambda _: self._complete(pod, gen))
+
+    def on_failed_scheduling(self, pod: SimPod, message: str) -> None:
+        group = pod.gang.key if pod.gang is not None else None
+        self.emit(self.env.now, "FailedScheduling", "Pod", pod.name, pod.namespace, group=group,
+                  reason=message, data={"attempts": pod.attempts})
+
+    def on_gang_timeout(self, group: GangGroup, waiting: list[SimPod]) -> None:
+        ns, name = group.key.split("/", 1)
+        kind = "PodGroup" if group.policy == "coscheduling" else "Workload"
+        self.emit(self.env.now, "GangTimedOut", kind, name, ns, group=group.key,
+                  reason=f"{len(waiting)} pods waited {group.timeout:g}s at Permit without reaching "
+                         f"minCount {group.min_count}",
+                  data={"waitingSince": round(group.wait_since, 6), "timeoutSeconds": group.timeout,
+                        "waiting": [p.name for p in waiting], "bound": group.bound})
+
+    # ------------------------------------------------------------------ processes
+
+    def _scheduler_proc(self) -> PyGenerator[simpy.Event, Any, None]:
+        sched = self.scheduler
+        env = self.env
+        while True:
+            sched.flush_backoff(env.now)
+            sched.run_cycle()
+            self._check_idle()
+            self._wake = env.event()
+            nb = sched.next_backoff()
+            if nb is None:
+                yield self._wake
+            else:
+                yield self._wake | env.timeout(max(0.0, nb - env.now))
+
+    def _generator_proc(self, g: Generator) -> PyGenerator[simpy.Event, Any, None]:
+        env = self.env
+        for i, t in enumerate(g.arrivals(self.duration)):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            self._new_instance(g, i)
+        self.gens_alive -= 1
+        self._check_idle()
+
+    def _new_instance(self, g: Generator, i: int) -> None:
+        w = g.spec
+        now = self.env.now
+        inst = Instance(g, f"{w.name}-{i}", w.namespace)
+        gang = w.gang
+        total = sum(ps.replicas for ps in g.pod_sets)
+        if gang is not None:
+            min_count = gang.minCount or sum(ps.min_count or ps.replicas for ps in g.pod_sets)
+            if gang.policy == "coscheduling":
+                timeout = parse_duration(gang.timeout) if gang.timeout else COSCHEDULING_DEFAULT_TIMEOUT
+            else:
+                timeout = NATIVE_GANG_TIMEOUT
+            inst.gang = GangGroup(inst.key, gang.policy, min_count, timeout, now)
+            inst.runtime = g.runtime(g.rng)
+            kind = "PodGroup" if gang.policy == "coscheduling" else "Workload"
+            self.emit(now, "WorkloadCreated", kind, inst.name, w.namespace, group=inst.key, data={
+                "policy": gang.policy, "minCount": min_count, "pods": total, "priority": w.priority,
+                "timeoutSeconds": timeout,
+                "podSets": [{"name": ps.name or "main", "count": ps.replicas,
+                             **({"minCount": ps.min_count} if ps.min_count else {}),
+                             "requests": ps.created_data()["requests"]} for ps in g.pod_sets]})
+        multi = total > 1
+        for ps in g.pod_sets:
+            shape = self._shape(ps)
+            static = self._static_data(ps, w)
+            for j in range(ps.replicas):
+                if ps.name is not None:
+                    name = f"{inst.name}-{ps.name}-{j}"
+                else:
+                    name = f"{inst.name}-{j}" if multi else inst.name
+                runtime = inst.runtime if inst.gang is not None else g.runtime(g.rng)
+                self._create_pod(inst, name, shape, static, runtime, ps.name)
+        if inst.gang is not None:
+            self.scheduler.release_gate(inst.gang)
+        self.kick()
+
+    def _static_data(self, ps: PodSetSpec, w: WorkloadGen) -> dict[str, Any]:
+        key = id(ps)
+        d = self._created_data.get(key)
+        if d is None:
+            d = ps.created_data()
+            d["priority"] = w.priority
+            d["workload"] = w.name
+            if ps.name is not None:
+                d["podSet"] = ps.name
+            self._created_data[key] = d
+        return d
+
+    def _create_pod(self, inst: Instance, name: str, shape: PodShape, static: dict[str, Any], runtime: float,
+                    pod_set: str | None) -> SimPod:
+        now = self.env.now
+        pod = SimPod(self.pod_seq, inst.namespace, name, shape, inst.gen.spec.priority, now, runtime, inst,
+                     pod_set)
+        self.pod_seq += 1
+        g = inst.gang
+        if g is not None:
+            pod.gang = g
+            pod.sort_time = g.created
+            g.members.append(pod)
+        inst.pods.append(pod)
+        self.unbound += 1
+        self.metrics.created += 1
+        self.emit(now, "PodCreated", "Pod", name, inst.namespace, group=g.key if g else None,
+                  data={**static, "runtimeSeconds": round(runtime, 6)})
+        self.scheduler.enqueue(pod)
+        return pod
+
+    def _complete(self, pod: SimPod, gen: int) -> None:
+        if pod.gen != gen or pod.phase != "Running":
+            return  # stale: the pod was evicted or preempted since this timer was set
+        now = self.env.now
+        node = pod.node
+        inst: Instance = pod.instance
+        group = pod.gang.key if pod.gang is not None else None
+        self.emit(now, "PodSucceeded", "Pod", pod.name, pod.namespace, node=self.cluster.nodes[node].name,
+                  group=group)
+        pod.phase = "Succeeded"
+        self.cluster.release(node, pod.shape.req)
+        self.metrics.unbind(pod.shape.req, now)
+        self.metrics.succeeded += 1
+        inst.done += 1
+        if inst.gang is not None and inst.done == len(inst.pods):
+            kind = "PodGroup" if inst.gang.policy == "coscheduling" else "Workload"
+            self.emit(now, "WorkloadFinished", kind, inst.name, inst.namespace, group=inst.key,
+                      reason="Succeeded")
+        self.scheduler.capacity_changed(node)
+        self._check_idle()
+
+    def _check_idle(self) -> None:
+        if (self.gens_alive == 0 and self.metrics.running == 0 and self.timers == 0
+                and not self.scheduler.active and not self.scheduler.backoff
+                and not self.finish.triggered):
+            self.finish.succeed("idle")
+
+    def _end_at_duration(self, _: object) -> None:
+        if not self.finish.triggered:
+            self.finish.succeed("duration")
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> dict[str, Any]:
+        wall0 = time.perf_counter()
+        env = self.env
+        self.writer.header("sim", seed=self.seed, scenario=self.scenario.metadata.name,
+                           duration=self.duration)
+        for pool in self.cluster.pools.values():
+            spec = next(p for p in self.scenario.spec.cluster.nodePools if p.name == pool.name)
+            alloc = {k: str(parse_quantity(v)) for k, v in sorted(spec.allocatable.items())}
+            for i in range(spec.count):
+                node = self.cluster.add_node(f"{pool.name}-{i}", pool, 0.0)
+                data: dict[str, Any] = {"pool": pool.name, "labels": dict(sorted(node.labels.items())),
+                                        "taints": pool.taints, "allocatable": alloc}
+                if pool.price is not None:
+                    data["pricePerHour"] = pool.price
+                self.emit(0.0, "NodeReady", "Node", node.name, data=data)
+                self.metrics.node_ready(node.idx, 0.0)
+        env.process(self._scheduler_proc())
+        for g in self.generators:
+            env.process(self._generator_proc(g))
+        env.timeout(self.duration).callbacks.append(self._end_at_duration)
+        env.run(until=self.finish)
+        end = float(env.now)
+        reason = str(self.finish.value)
+        self.emit(end, "RunFinished", "Run", self.scenario.metadata.name, reason=reason,
+                  data={"pending": self.unbound})
+        self.writer.flush()
+        return self.metrics.summary(end, self.unbound, self.writer.seq, time.perf_counter() - wall0, reason)

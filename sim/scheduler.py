@@ -1,0 +1,355 @@
+"""The scheduler: kube-scheduler's framework, kept small.
+
+One scheduling cycle per pod, in the framework's phases:
+
+1. **queue sort** — ``PrioritySort``: higher ``priority`` first, then earlier creation (gang members
+   share their group's creation time, so they sit next to each other, as coscheduling's QueueSort
+   does);
+2. **pre-enqueue** — the gang gate: a gang member enters the queue only once ``minCount`` members
+   exist (KEP-4671 PreEnqueue; coscheduling PreFilter);
+3. **filter** — TaintToleration, NodeAffinity (``nodeSelector`` + required affinity), NodeResourcesFit;
+   like kube-scheduler it stops after ``numFeasibleNodesToFind`` feasible nodes, starting where the
+   previous cycle stopped (``nextStartNodeIndex``);
+4. **score** — NodeResourcesFit ``LeastAllocated`` or ``MostAllocated`` over weighted resources, with
+   kube-scheduler's integer arithmetic; ties go to the first node in filter order;
+5. **reserve** — the pod's requests are taken from the node;
+6. **permit** — gang members wait here, holding their reservation, until ``minCount`` members are
+   reserved or bound; the group deadline (coscheduling ``scheduleTimeoutSeconds``, default 60 s;
+   KEP-4671 fixed 5 min) rejects every waiting member;
+7. **bind** — ``Scheduled`` with the node.
+
+A pod that fails is parked by shape (its requests and constraints). It is retried only when a
+cluster event can make it fit — capacity freed on a node its shape fits, or a node added — never by
+polling; on retry it honours kube-scheduler's backoff (1 s doubling to 10 s). ``FailedScheduling``
+is emitted on a pod's first failure and whenever the message changes: the Kubernetes event recorder
+aggregates identical repeats into one Event with a count, and so does the timeline.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from models.duration import format_duration
+from sim.cluster import ClusterState
+from sim.pods import GangGroup, PodShape, SimPod
+
+INITIAL_BACKOFF = 1.0
+MAX_BACKOFF = 10.0
+COSCHEDULING_REJECT_PERCENTAGE = 10
+
+
+class Host(Protocol):
+    """What the scheduler needs from the engine around it."""
+
+    @property
+    def now(self) -> float: ...
+
+    def on_bind(self, pod: SimPod, node: int) -> None: ...
+
+    def on_failed_scheduling(self, pod: SimPod, message: str) -> None: ...
+
+    def on_gang_timeout(self, group: GangGroup, waiting: list[SimPod]) -> None: ...
+
+    def call_at(self, t: float, fn: Callable[[], None]) -> None: ...
+
+    def kick(self) -> None: ...
+
+
+def num_feasible_nodes_to_find(n: int, percentage: int) -> int:
+    """kube-scheduler's ``numFeasibleNodesToFind``."""
+    if n < 100 or percentage >= 100:
+        return n
+    pct = percentage or max(5, 50 - n // 125)
+    return max(n * pct // 100, 100)
+
+
+class Scheduler:
+    def __init__(self, host: Host, cluster: ClusterState, scoring: str,
+                 score_resources: list[tuple[str, int]], percentage_of_nodes_to_score: int = 0) -> None:
+        self.host = host
+        self.cluster = cluster
+        self.most_allocated = scoring == "MostAllocated"
+        self.score_resources = [(cluster.ridx[name], w) for name, w in score_resources
+                                if name in cluster.ridx]
+        self.pct = percentage_of_nodes_to_score
+        self.active: list[tuple[int, float, int, SimPod]] = []
+        self.backoff: list[tuple[float, int, SimPod]] = []
+        self.shapes_waiting: dict[object, PodShape] = {}
+        self.next_start = 0
+        self.pods_rid = cluster.ridx.get("pods")
+
+    # ------------------------------------------------------------------ queue
+
+    def enqueue(self, pod: SimPod) -> None:
+        g = pod.gang
+        if g is not None and len(g.members) < g.min_count:
+            return  # PreEnqueue: the group has fewer than minCount members yet
+        self._push_active(pod)
+
+    def _push_active(self, pod: SimPod) -> None:
+        if not pod.queued:
+            pod.queued = True
+            heapq.heappush(self.active, (-pod.priority, pod.sort_time, pod.seq, pod))
+
+    def release_gate(self, group: GangGroup) -> None:
+        """All members exist now: let the gated ones in."""
+        for p in group.members:
+            if p.phase == "Pending" and p.node < 0:
+                self._push_active(p)
+
+    @property
+    def pending(self) -> int:
+        return len(self.active) + len(self.backoff) + sum(len(s.waiting) for s in self.shapes_waiting.values())
+
+    def next_backoff(self) -> float | None:
+        return self.backoff[0][0] if self.backoff else None
+
+    def flush_backoff(self, now: float) -> None:
+        while self.backoff and self.backoff[0][0] <= now:
+            _, _, pod = heapq.heappop(self.backoff)
+            pod.queued = False
+            if pod.phase == "Pending" and pod.node < 0:
+                self._push_active(pod)
+
+    def run_cycle(self) -> None:
+        """Schedule every pod in the active queue, in queue order."""
+        active = self.active
+        while active:
+            pod = heapq.heappop(active)[3]
+            pod.queued = False
+            if pod.phase != "Pending" or pod.node >= 0:
+                continue
+            self.schedule_one(pod)
+
+    # ------------------------------------------------------------------ one cycle
+
+    def schedule_one(self, pod: SimPod) -> None:
+        node = self.find_node(pod.shape)
+        if node < 0:
+            self._unschedulable(pod, self.fit_error(pod.shape))
+            return
+        self.cluster.reserve(node, pod.shape.req)          # Reserve
+        pod.node = node
+        g = pod.gang
+        if g is None:
+            self.host.on_bind(pod, node)                   # Bind
+            return
+        # Permit: wait until minCount members are reserved or bound
+        pod.phase = "Waiting"
+        g.waiting.append(pod)
+        if g.bound + len(g.waiting) >= g.min_count:
+            waiting, g.waiting = g.waiting, []
+            g.deadline_gen += 1
+            g.wait_since = -1.0
+            for p in waiting:
+                p.phase = "Pending"
+                g.bound += 1
+                self.host.on_bind(p, p.node)
+        elif g.wait_since < 0:
+            g.wait_since = self.host.now
+            g.deadline_gen += 1
+            gen = g.deadline_gen
+            self.host.call_at(self.host.now + g.timeout, lambda: self._permit_timeout(g, gen))
+
+    def _permit_timeout(self, g: GangGroup, gen: int) -> None:
+        if gen != g.deadline_gen or not g.waiting:
+            return
+        waiting = list(g.waiting)
+        self.host.on_gang_timeout(g, waiting)
+        msg = f"rejected due to timeout after waiting {format_duration(g.timeout)} at plugin {g.plugin}"
+        self._reject_waiting(g, msg)
+
+    def _reject_waiting(self, g: GangGroup, message: str) -> None:
+        """Unreserve every member waiting at Permit; they go back to the queue with backoff."""
+        waiting, g.waiting = g.waiting, []
+        g.deadline_gen += 1
+        g.wait_since = -1.0
+        freed: set[int] = set()
+        for p in waiting:
+            freed.add(p.node)
+            self.cluster.release(p.node, p.shape.req)
+            p.node = -1
+            p.phase = "Pending"
+            self._unschedulable(p, message, force_event=True)
+        for node in sorted(freed):
+            self.capacity_changed(node)
+
+    def _unschedulable(self, pod: SimPod, message: str, force_event: bool = False) -> None:
+        pod.attempts += 1
+        pod.backoff_until = self.host.now + min(INITIAL_BACKOFF * 2 ** (pod.attempts - 1), MAX_BACKOFF)
+        if force_event or message != pod.last_msg:
+            pod.last_msg = message
+            self.host.on_failed_scheduling(pod, message)
+        shape = pod.shape
+        shape.waiting.append(pod)
+        self.shapes_waiting[shape.key] = shape
+        g = pod.gang
+        if g is not None and g.policy == "coscheduling" and g.waiting and not message.startswith("rejected"):
+            # coscheduling PostFilter: give up on the group unless it is within 10% of quorum
+            assigned = g.bound + len(g.waiting)
+            if assigned < g.min_count and \
+                    (g.min_count - assigned) * 100 > COSCHEDULING_REJECT_PERCENTAGE * g.min_count:
+                self._reject_waiting(g, f"rejected in PostFilter: pod group {g.key} cannot reach minMember "
+                                        f"{g.min_count}")
+
+    # ------------------------------------------------------------------ wake-ups
+
+    def capacity_changed(self, node: int) -> None:
+        """Capacity was freed on ``node`` (or it was added): move parked pods that may now fit there."""
+        if not self.shapes_waiting:
+            return
+        cluster = self.cluster
+        now = self.host.now
+        free = cluster.free
+        moved = False
+        empty: list[object] = []
+        for key, shape in self.shapes_waiting.items():
+            waiting = shape.waiting
+            if not waiting:
+                empty.append(key)
+                continue
+            mask = shape.node_mask(cluster)
+            if node >= mask.shape[0] or not mask[node]:
+                continue
+            k = len(waiting)
+            for r, q in shape.req:
+                have = int(free[r, node])
+                if have < q:
+                    k = 0
+                    break
+                k = min(k, have // q)
+            if k <= 0:
+                continue
+            while k > 0 and waiting:
+                pod = waiting.popleft()
+                if pod.queued or pod.phase != "Pending" or pod.node >= 0:
+                    continue
+                k -= 1
+                self._requeue(pod, now)
+                if pod.gang is not None:
+                    for sib in pod.gang.members:
+                        if sib is not pod and sib.phase == "Pending" and sib.node < 0:
+                            self._requeue(sib, now)
+            moved = True
+        for key in empty:
+            del self.shapes_waiting[key]
+        if moved:
+            self.host.kick()
+
+    def _requeue(self, pod: SimPod, now: float) -> None:
+        if pod.queued:
+            return
+        if pod.backoff_until > now:
+            pod.queued = True
+            heapq.heappush(self.backoff, (pod.backoff_until, pod.seq, pod))
+        else:
+            self._push_active(pod)
+
+    # ------------------------------------------------------------------ filter and score
+
+    def find_node(self, shape: PodShape) -> int:
+        cluster = self.cluster
+        n = cluster.n
+        if n == 0:
+            return -1
+        mask = shape.node_mask(cluster)
+        free = cluster.free
+        k = num_feasible_nodes_to_find(n, self.pct)
+        req = shape.req
+        if k >= n:
+            cand = np.flatnonzero(self._fit(mask, free, req, 0, n))
+        else:
+            cand = self._window(mask, free, req, n, k)
+        if cand.size == 0:
+            return -1
+        if cand.size == 1:
+            return int(cand[0])
+        return int(cand[int(np.argmax(self._score(shape, cand)))])
+
+    @staticmethod
+    def _fit(mask: npt.NDArray[np.bool_], free: npt.NDArray[np.int64], req: tuple[tuple[int, int], ...],
+             lo: int, hi: int) -> npt.NDArray[np.bool_]:
+        m = mask[lo:hi]
+        for r, q in req:
+            m = m & (free[r, lo:hi] >= q)
+        return m
+
+    def _window(self, mask: npt.NDArray[np.bool_], free: npt.NDArray[np.int64],
+                req: tuple[tuple[int, int], ...], n: int, k: int) -> npt.NDArray[np.int64]:
+        """Filter from ``next_start`` in chunks until ``k`` feasible nodes are found (or all nodes seen)."""
+        start = self.next_start % n
+        chunk = max(2 * k, 1024)
+        found: list[npt.NDArray[np.int64]] = []
+        count = 0
+        processed = 0
+        pos = start
+        while processed < n:
+            end = min(pos + chunk, n, pos + (n - processed))
+            nz = np.flatnonzero(self._fit(mask, free, req, pos, end)) + pos
+            if count + nz.size >= k:
+                take = nz[: k - count]
+                found.append(take)
+                processed += int(take[-1]) - pos + 1
+                break
+            found.append(nz)
+            count += nz.size
+            processed += end - pos
+            pos = end % n
+        self.next_start = (start + processed) % n
+        return found[0] if len(found) == 1 else np.concatenate(found)
+
+    def _score(self, shape: PodShape, cand: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        alloc = self.cluster.alloc
+        free = self.cluster.free
+        total = np.zeros(cand.size, dtype=np.int64)
+        wsum = np.zeros(cand.size, dtype=np.int64)
+        for r, w in self.score_resources:
+            a = alloc[r, cand]
+            f = free[r, cand]
+            q = shape.reqvec[r]
+            valid = a > 0
+            denom = np.where(valid, a, 1)
+            s = ((a - f + q) * 100) // denom if self.most_allocated else ((f - q) * 100) // denom
+            total += np.where(valid, s * w, 0)
+            wsum += np.where(valid, w, 0)
+        return total // np.maximum(wsum, 1)
+
+    def fit_error(self, shape: PodShape) -> str:
+        """kube-scheduler's FitError text: ``0/N nodes are available: <count> <reason>, ….``"""
+        cluster = self.cluster
+        n = cluster.n
+        ready = cluster.ready[:n]
+        total = int(ready.sum())
+        counts: dict[str, int] = {}
+        for pool in cluster.pools.values():
+            if not pool.nodes:
+                continue
+            if shape.per_node:
+                for i in pool.nodes:
+                    if ready[i]:
+                        reason = shape.reason_for(cluster, i)
+                        if reason is not None:
+                            counts[reason] = counts.get(reason, 0) + 1
+                continue
+            reason = shape.reason_for(cluster, pool.nodes[0])
+            if reason is not None:
+                cnt = int(ready[pool.nodes].sum())
+                if cnt:
+                    counts[reason] = counts.get(reason, 0) + cnt
+        mask = shape.node_mask(cluster)
+        free = cluster.free
+        for r, q in shape.req:
+            cnt = int((mask & (free[r, :n] < q)).sum())
+            if cnt:
+                name = cluster.resources[r]
+                reason = "Too many pods" if r == self.pods_rid else f"Insufficient {name}"
+                counts[reason] = counts.get(reason, 0) + cnt
+        parts = sorted(f"{c} {reason}" for reason, c in counts.items())
+        msg = f"0/{total} nodes are available"
+        return msg + (": " + ", ".join(parts) + "." if parts else ".")
+

@@ -98,6 +98,14 @@ def event_dict(seq: int, t: float, type_: str, kind: str, name: str, namespace: 
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+#: the timeline's JSON encoding of any value (compact, UTF-8, no NaN)
+dumps = _dumps
+
+
+def event_time(t: float) -> float:
+    """Event times are kept to the microsecond; whole seconds print as ``12.0``."""
+    tt = round(t, 6)
+    return float(int(tt)) if tt == int(tt) else tt
 
 
 class TimelineWriter:
@@ -116,6 +124,8 @@ class TimelineWriter:
             self._owns = False
         self._durable = durable
         self.seq = 0
+        self._last_t = -1.0
+        self._last_ts = ""
 
     def header(self, source: str, *, seed: int | None = None, scenario: str | None = None,
                started_at: str | None = None, **extra: Any) -> None:
@@ -132,16 +142,23 @@ class TimelineWriter:
     def emit(self, t: float, type_: str, kind: str, name: str, namespace: str | None = None, *,
              uid: str | None = None, node: str | None = None, group: str | None = None,
              reason: str | None = None, data: dict[str, Any] | None = None) -> None:
-        tt = round(t, 6)
-        if tt == int(tt):
-            tt = float(int(tt))
-        self._fh.write(_dumps(event_dict(self.seq, tt, type_, kind, name, namespace, uid, node, group,
-                                         reason, data)))
+        self._fh.write(_dumps(event_dict(self.seq, event_time(t), type_, kind, name, namespace, uid, node,
+                                         group, reason, data)))
         self._fh.write("\n")
         self.seq += 1
         if self._durable:
             self._fh.flush()
             os.fsync(self._fh.fileno())
+
+    def emit_json(self, t: float, body: str) -> None:
+        """Fast path for hot loops: ``body`` is the already-encoded rest of the event after ``"t"``
+        (``"type":…,"obj":{…},…``), in the key order of :func:`event_dict`. The simulator pre-encodes the
+        parts that do not change (a pod's ``obj``, a template's requests) once."""
+        if t != self._last_t:
+            self._last_t = t
+            self._last_ts = repr(event_time(t))
+        self._fh.write(f'{{"seq":{self.seq},"t":{self._last_ts},{body}}}\n')
+        self.seq += 1
 
     def write_event(self, ev: Event) -> None:
         """Append an already-built event (re-numbering ``seq``)."""

@@ -12,6 +12,7 @@ reverse order. No deep copies.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,11 +48,12 @@ class Pool:
 
 
 class Node:
-    __slots__ = ("idx", "labels", "name", "pool", "ready", "ready_at")
+    __slots__ = ("idx", "json", "labels", "name", "pool", "ready", "ready_at")
 
     def __init__(self, idx: int, name: str, pool: Pool) -> None:
         self.idx = idx
         self.name = name
+        self.json = json.dumps(name, ensure_ascii=False)
         self.pool = pool
         self.labels = {**pool.labels, HOSTNAME_LABEL: name}
         self.ready = False
@@ -68,6 +70,11 @@ class ClusterState:
         self.alloc: npt.NDArray[np.int64] = np.zeros((nres, capacity), dtype=np.int64)
         self.free: npt.NDArray[np.int64] = np.zeros((nres, capacity), dtype=np.int64)
         self.ready: npt.NDArray[np.bool_] = np.zeros(capacity, dtype=bool)
+        #: allocatable with zeros replaced by 1 (a safe divisor for scoring) and whether it was > 0
+        self.safe_alloc: npt.NDArray[np.int64] = np.ones((nres, capacity), dtype=np.int64)
+        self.valid: npt.NDArray[np.int64] = np.zeros((nres, capacity), dtype=np.int64)
+        #: per resource: does any node have zero allocatable of it (scores must skip it there)
+        self.alloc_zero = [False] * nres
         self.nodes: list[Node] = []
         self.pools: dict[str, Pool] = {}
         #: bumped whenever nodes appear or disappear (invalidates per-shape node masks)
@@ -83,9 +90,10 @@ class ClusterState:
 
     def _grow(self) -> None:
         cap = self.ready.shape[0] * 2
-        for name in ("alloc", "free"):
+        for name in ("alloc", "free", "safe_alloc", "valid"):
             old = getattr(self, name)
-            new = np.zeros((old.shape[0], cap), dtype=np.int64)
+            new = np.ones((old.shape[0], cap), dtype=np.int64) if name == "safe_alloc" else \
+                np.zeros((old.shape[0], cap), dtype=np.int64)
             new[:, : old.shape[1]] = old
             setattr(self, name, new)
         ready = np.zeros(cap, dtype=bool)
@@ -99,10 +107,15 @@ class ClusterState:
         node = Node(idx, name, pool)
         self.nodes.append(node)
         pool.nodes.append(idx)
-        for res, milli in pool.alloc.items():
-            r = self.ridx[res]
+        for r, res in enumerate(self.resources):
+            milli = pool.alloc.get(res, 0)
             self.alloc[r, idx] = milli
             self.free[r, idx] = milli
+            if milli > 0:
+                self.safe_alloc[r, idx] = milli
+                self.valid[r, idx] = 1
+            else:
+                self.alloc_zero[r] = True
         self.ready[idx] = True
         node.ready = True
         node.ready_at = now
@@ -115,6 +128,9 @@ class ClusterState:
         self.ready[idx] = False
         self.alloc[:, idx] = 0
         self.free[:, idx] = 0
+        self.valid[:, idx] = 0
+        self.safe_alloc[:, idx] = 1
+        self.alloc_zero = [True] * len(self.resources)
         self.version += 1
 
     # ------------------------------------------------------------------ reservations

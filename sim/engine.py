@@ -25,7 +25,7 @@ from models.duration import parse_duration
 from models.errors import InputError
 from models.quantity import parse_quantity
 from models.scenario import Scenario, WorkloadGen
-from models.timeline import TimelineWriter
+from models.timeline import TimelineWriter, dumps
 from sim.cluster import ClusterState, Pool
 from sim.metrics import Metrics
 from sim.pods import GangGroup, PodShape, SimPod
@@ -77,7 +77,9 @@ class Simulation:
         self.timers = 0
         self.finish = self.env.event()
         self._wake = self.env.event()
-        self._created_data: dict[int, dict[str, Any]] = {}
+        self._created_data: dict[int, str] = {}
+        self._shape_of: dict[int, PodShape] = {}
+        self.running: dict[int, SimPod] = {}
 
     # ------------------------------------------------------------------ build
 
@@ -119,7 +121,9 @@ class Simulation:
                 names.update(ps.requests)
         self.count_pods = "pods" in names
         names.discard("pods")
-        resources = sorted(names) + (["pods"] if self.count_pods else [])
+        # the scored resources come first so the scheduler scores rows [0, k) of the state arrays
+        scored = [r.name for r in self.scenario.spec.scheduler.resources if r.name != "pods"]
+        resources = scored + sorted(names - set(scored)) + (["pods"] if self.count_pods else [])
         cluster = ClusterState(resources, capacity=max(64, sum(p.count for p in pools)))
         for p in pools:
             alloc = {k: parse_quantity(v).to_milli() for k, v in p.allocatable.items()}
@@ -128,6 +132,9 @@ class Simulation:
         return cluster
 
     def _shape(self, ps: PodSetSpec) -> PodShape:
+        cached = self._shape_of.get(id(ps))
+        if cached is not None:
+            return cached
         req = dict(ps.requests)
         if self.count_pods:
             req["pods"] = 1000
@@ -137,8 +144,10 @@ class Simulation:
         if shape is None:
             ridx = self.cluster.ridx
             vec = tuple(sorted((ridx[r], q) for r, q in req.items() if q > 0))
-            shape = PodShape(key, vec, len(ridx), ps.tolerations, ps.node_selector, ps.affinity)
+            shape = PodShape(key, vec, len(ridx), ps.tolerations, ps.node_selector, ps.affinity,
+                             self.scheduler.nscore)
             self.shapes[key] = shape
+        self._shape_of[id(ps)] = shape
         return shape
 
     # ------------------------------------------------------------------ host interface for the scheduler
@@ -163,13 +172,15 @@ class Simulation:
 
     def on_bind(self, pod: SimPod, node: int) -> None:
         now = self.env.now
-        name = self.cluster.nodes[node].name
-        group = pod.gang.key if pod.gang is not None else None
-        ns = pod.namespace
-        self.emit(now, "Scheduled", "Pod", pod.name, ns, node=name, group=group,
-                  reason=f"Successfully assigned {ns}/{pod.name} to {name}")
-        self.emit(now, "PodRunning", "Pod", pod.name, ns, node=name, group=group)
+        n = self.cluster.nodes[node]
+        obj = pod.obj
+        reason = dumps(f"Successfully assigned {pod.namespace}/{pod.name} to {n.name}")
+        emit = self.writer.emit_json
+        emit(now, f'"type":"Scheduled",{obj[0]},"node":{n.json}{obj[1]},"reason":{reason}')
+        emit(now, f'"type":"PodRunning",{obj[0]},"node":{n.json}{obj[1]}')
         pod.phase = "Running"
+        self.running[pod.seq] = pod
+        pod.bound_at = now
         pod.gen += 1
         self.unbound -= 1
         self.metrics.bind(pod.shape.req, now - pod.created, now)
@@ -251,19 +262,22 @@ class Simulation:
             self.scheduler.release_gate(inst.gang)
         self.kick()
 
-    def _static_data(self, ps: PodSetSpec, w: WorkloadGen) -> dict[str, Any]:
+    def _static_data(self, ps: PodSetSpec, w: WorkloadGen) -> str:
+        """The encoded ``PodCreated.data`` shared by every pod of a pod set (``runtimeSeconds`` is
+        appended per pod)."""
         key = id(ps)
         d = self._created_data.get(key)
         if d is None:
-            d = ps.created_data()
-            d["priority"] = w.priority
-            d["workload"] = w.name
+            data = ps.created_data()
+            data["priority"] = w.priority
+            data["workload"] = w.name
             if ps.name is not None:
-                d["podSet"] = ps.name
+                data["podSet"] = ps.name
+            d = dumps(data)
             self._created_data[key] = d
         return d
 
-    def _create_pod(self, inst: Instance, name: str, shape: PodShape, static: dict[str, Any], runtime: float,
+    def _create_pod(self, inst: Instance, name: str, shape: PodShape, static: str, runtime: float,
                     pod_set: str | None) -> SimPod:
         now = self.env.now
         pod = SimPod(self.pod_seq, inst.namespace, name, shape, inst.gen.spec.priority, now, runtime, inst,
@@ -277,8 +291,10 @@ class Simulation:
         inst.pods.append(pod)
         self.unbound += 1
         self.metrics.created += 1
-        self.emit(now, "PodCreated", "Pod", name, inst.namespace, group=g.key if g else None,
-                  data={**static, "runtimeSeconds": round(runtime, 6)})
+        pod.obj = (f'"obj":{{"kind":"Pod","namespace":{dumps(inst.namespace)},"name":{dumps(name)}}}',
+                   f',"group":{dumps(g.key)}' if g else "")
+        self.writer.emit_json(now, f'"type":"PodCreated",{pod.obj[0]}{pod.obj[1]},"data":{static[:-1]},'
+                                   f'"runtimeSeconds":{round(runtime, 6)!r}}}')
         self.scheduler.enqueue(pod)
         return pod
 
@@ -288,12 +304,13 @@ class Simulation:
         now = self.env.now
         node = pod.node
         inst: Instance = pod.instance
-        group = pod.gang.key if pod.gang is not None else None
-        self.emit(now, "PodSucceeded", "Pod", pod.name, pod.namespace, node=self.cluster.nodes[node].name,
-                  group=group)
+        obj = pod.obj
+        self.writer.emit_json(now, f'"type":"PodSucceeded",{obj[0]},"node":{self.cluster.nodes[node].json}'
+                                   f'{obj[1]}')
         pod.phase = "Succeeded"
+        del self.running[pod.seq]
         self.cluster.release(node, pod.shape.req)
-        self.metrics.unbind(pod.shape.req, now)
+        self.metrics.unbind(pod.shape.req, pod.bound_at, now)
         self.metrics.succeeded += 1
         inst.done += 1
         if inst.gang is not None and inst.done == len(inst.pods):
@@ -341,4 +358,9 @@ class Simulation:
         self.emit(end, "RunFinished", "Run", self.scenario.metadata.name, reason=reason,
                   data={"pending": self.unbound})
         self.writer.flush()
-        return self.metrics.summary(end, self.unbound, self.writer.seq, time.perf_counter() - wall0, reason)
+        running = [(p.shape.req, p.bound_at) for p in self._running_pods()]
+        return self.metrics.summary(end, self.unbound, self.writer.seq, time.perf_counter() - wall0, reason,
+                                    running)
+
+    def _running_pods(self) -> list[SimPod]:
+        return [self.running[k] for k in sorted(self.running)]

@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.kueue import ClusterQueue, KueueSection, LocalQueue, ResourceFlavor, WaitForPodsReady
+from models.manifests import WorkloadManifest
 from models.quantity import format_resources
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "Requeue",
     "WorkloadStatus",
     "backoff_seconds",
+    "queued_workload",
 ]
 
 FR = tuple[str, str]  # (flavor, resource)
@@ -1004,3 +1006,16 @@ class KueueCore:
             if v > self._available(cq, fr):
                 return False
         return True
+
+
+def queued_workload(m: WorkloadManifest, priority: int, creation: float) -> QueuedWorkload:
+    """The :class:`QueuedWorkload` Kueue creates for a Job / JobSet / Workload manifest."""
+    pod_sets = []
+    for ps in m.pod_sets:
+        t = ps.template
+        terms = (((t.get("affinity") or {}).get("nodeAffinity") or {})
+                 .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or ()
+        pod_sets.append(PodSetRequest(ps.name, ps.count, ps.requests_milli(),
+                                      dict(t.get("nodeSelector") or {}), tuple(t.get("tolerations") or ()),
+                                      tuple(terms), ps.min_count))
+    return QueuedWorkload(m.key, m.queue_name or "", priority, creation, tuple(pod_sets))

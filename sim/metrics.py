@@ -37,11 +37,11 @@ class Metrics:
         self.accel = [i for i, r in enumerate(cluster.resources) if is_accelerator(r)]
 
     def _advance(self, now: float) -> None:
+        """Integrate allocatable up to ``now`` (node changes are rare; pods integrate themselves)."""
         dt = now - self.last_t
         if dt > 0:
             for r in range(len(self.alloc_total)):
                 self.area_alloc[r] += self.alloc_total[r] * dt
-                self.area_used[r] += self.used_total[r] * dt
             self.last_t = now
 
     def node_ready(self, idx: int, now: float) -> None:
@@ -66,21 +66,28 @@ class Metrics:
             self.cost += price * (now - start) / 3600.0
 
     def bind(self, req: tuple[tuple[int, int], ...], wait: float, now: float) -> None:
-        self._advance(now)
+        # allocation is integrated per pod at unbind (q × time bound), so binding is O(1)
         for r, q in req:
             self.used_total[r] += q
         self.waits.append(wait)
         self.bound += 1
         self.running += 1
 
-    def unbind(self, req: tuple[tuple[int, int], ...], now: float) -> None:
-        self._advance(now)
+    def unbind(self, req: tuple[tuple[int, int], ...], bound_at: float, now: float) -> None:
+        dt = now - bound_at
+        area = self.area_used
         for r, q in req:
             self.used_total[r] -= q
+            area[r] += q * dt
         self.running -= 1
 
-    def summary(self, end: float, pending: int, events: int, wall: float, reason: str) -> dict[str, Any]:
+    def summary(self, end: float, pending: int, events: int, wall: float, reason: str,
+                running: list[tuple[tuple[tuple[int, int], ...], float]]) -> dict[str, Any]:
+        """``running``: (requests, bound_at) of the pods still bound at ``end``."""
         self._advance(end)
+        for req, bound_at in running:
+            for r, q in req:
+                self.area_used[r] += q * (end - bound_at)
         for idx in sorted(self.node_started):
             self._bill(idx, end)
         waits = np.asarray(self.waits, dtype=float)

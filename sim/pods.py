@@ -20,17 +20,22 @@ from sim.constraints import depends_on_node_identity, node_reason
 
 
 class PodShape:
-    __slots__ = ("affinity", "key", "mask", "mask_version", "node_selector", "per_node", "pool_reason",
-                 "req", "reqvec", "tolerations", "waiting")
+    __slots__ = ("affinity", "eligible", "key", "mask", "mask_version", "node_selector", "per_node",
+                 "pool_reason", "req", "reqcol", "reqvec", "scorecol", "segs", "tolerations", "waiting")
 
     def __init__(self, key: Any, req: Req, nres: int, tolerations: list[dict[str, Any]],
-                 node_selector: dict[str, str], affinity: dict[str, Any] | None) -> None:
+                 node_selector: dict[str, str], affinity: dict[str, Any] | None, nscore: int = 0) -> None:
         self.key = key
         self.req = req
         vec = [0] * nres
         for r, q in req:
             vec[r] = q
         self.reqvec = vec
+        #: requests as a column over every resource (for one 2-D fit test) and over the scored ones
+        self.reqcol: npt.NDArray[np.int64] = np.array(vec, dtype=np.int64)[:, None]
+        self.scorecol: npt.NDArray[np.int64] = np.array(vec[:nscore], dtype=np.int64)[:, None]
+        self.segs: list[tuple[int, int]] = []
+        self.eligible = 0
         self.tolerations = tolerations
         self.node_selector = node_selector
         self.affinity = affinity
@@ -68,11 +73,20 @@ class PodShape:
                 m &= cluster.ready[:n]
             self.mask = m
             self.mask_version = cluster.version
+            # contiguous runs of eligible nodes (node pools are contiguous, so usually one per pool)
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], m.view(np.int8), [0]))))
+            self.segs = [(int(edges[i]), int(edges[i + 1])) for i in range(0, len(edges), 2)]
+            self.eligible = int(m.sum())
         return self.mask
+
+    def segments(self, cluster: ClusterState) -> list[tuple[int, int]]:
+        if self.mask_version != cluster.version:
+            self.node_mask(cluster)
+        return self.segs
 
 
 class SimPod:
-    __slots__ = ("attempts", "backoff_until", "created", "gang", "gen", "instance", "last_msg", "name",
+    __slots__ = ("attempts", "backoff_until", "bound_at", "created", "gang", "gen", "instance", "last_msg", "name", "obj",
                  "namespace", "node", "phase", "pod_set", "priority", "queued", "runtime", "seq",
                  "shape", "sort_time")
 
@@ -90,23 +104,27 @@ class SimPod:
         self.pod_set = pod_set
         self.gang: GangGroup | None = None
         self.node = -1
+        self.bound_at = 0.0
         #: bumped on every bind/unbind; a completion timer carrying an older value is stale
         self.gen = 0
         self.attempts = 0
         self.backoff_until = 0.0
         self.last_msg: str | None = None
         self.queued = False
+        #: pre-encoded ``"obj":{…}`` (and ``"group"`` is added by the engine) for the fast emit path
+        self.obj: tuple[str, str] = ("", "")
         self.phase = "Pending"  # Pending, Waiting (at Permit), Running, Succeeded, Failed, Deleted
 
 
 class GangGroup:
     """Scheduler-side state of one gang: a coscheduling PodGroup or a KEP-4671 pod group."""
 
-    __slots__ = ("bound", "created", "deadline_gen", "key", "members", "min_count", "plugin", "policy",
+    __slots__ = ("bound", "created", "deadline_gen", "json", "key", "members", "min_count", "plugin", "policy",
                  "timeout", "wait_since", "waiting")
 
     def __init__(self, key: str, policy: str, min_count: int, timeout: float, created: float) -> None:
         self.key = key
+        self.json = ""
         self.policy = policy
         self.plugin = "Coscheduling" if policy == "coscheduling" else "GangScheduling"
         self.min_count = min_count

@@ -76,12 +76,20 @@ class Scheduler:
         self.most_allocated = scoring == "MostAllocated"
         self.score_resources = [(cluster.ridx[name], w) for name, w in score_resources
                                 if name in cluster.ridx]
+        if [r for r, _ in self.score_resources] != list(range(len(self.score_resources))):
+            raise ValueError("ClusterState must list the scored resources first, in weight order")
+        self.nscore = len(self.score_resources)
+        weights = [w for _, w in self.score_resources]
+        self.wcol = None if all(w == 1 for w in weights) else np.array(weights, dtype=np.int64)[:, None]
         self.pct = percentage_of_nodes_to_score
         self.active: list[tuple[int, float, int, SimPod]] = []
         self.backoff: list[tuple[float, int, SimPod]] = []
         self.shapes_waiting: dict[object, PodShape] = {}
         self.next_start = 0
         self.pods_rid = cluster.ridx.get("pods")
+        self._wtotal = max(1, sum(w for _, w in self.score_resources))
+        self._zero_version = -1
+        self._zero = False
 
     # ------------------------------------------------------------------ queue
 
@@ -253,71 +261,98 @@ class Scheduler:
     # ------------------------------------------------------------------ filter and score
 
     def find_node(self, shape: PodShape) -> int:
+        """Filter then score: the best feasible node, or -1.
+
+        Like kube-scheduler, filtering starts at ``next_start`` and stops once
+        ``numFeasibleNodesToFind`` feasible nodes are found; only those are scored, and the next cycle
+        starts after the last node examined. Nodes are examined as contiguous slices of the shape's
+        eligible nodes (node pools are contiguous), so filtering and scoring are a few vector
+        operations per slice, whatever the number of resources.
+        """
         cluster = self.cluster
         n = cluster.n
         if n == 0:
             return -1
-        mask = shape.node_mask(cluster)
-        free = cluster.free
-        k = num_feasible_nodes_to_find(n, self.pct)
-        req = shape.req
-        if k >= n:
-            cand = np.flatnonzero(self._fit(mask, free, req, 0, n))
-        else:
-            cand = self._window(mask, free, req, n, k)
-        if cand.size == 0:
+        segs = shape.segments(cluster)
+        if not segs:
             return -1
-        if cand.size == 1:
-            return int(cand[0])
-        return int(cand[int(np.argmax(self._score(shape, cand)))])
-
-    @staticmethod
-    def _fit(mask: npt.NDArray[np.bool_], free: npt.NDArray[np.int64], req: tuple[tuple[int, int], ...],
-             lo: int, hi: int) -> npt.NDArray[np.bool_]:
-        m = mask[lo:hi]
-        for r, q in req:
-            m = m & (free[r, lo:hi] >= q)
-        return m
-
-    def _window(self, mask: npt.NDArray[np.bool_], free: npt.NDArray[np.int64],
-                req: tuple[tuple[int, int], ...], n: int, k: int) -> npt.NDArray[np.int64]:
-        """Filter from ``next_start`` in chunks until ``k`` feasible nodes are found (or all nodes seen)."""
-        start = self.next_start % n
-        chunk = max(2 * k, 1024)
-        found: list[npt.NDArray[np.int64]] = []
-        count = 0
-        processed = 0
-        pos = start
-        while processed < n:
-            end = min(pos + chunk, n, pos + (n - processed))
-            nz = np.flatnonzero(self._fit(mask, free, req, pos, end)) + pos
-            if count + nz.size >= k:
-                take = nz[: k - count]
-                found.append(take)
-                processed += int(take[-1]) - pos + 1
+        need = num_feasible_nodes_to_find(n, self.pct)
+        sampling = need < shape.eligible
+        free = cluster.free
+        reqcol = shape.reqcol
+        best_node, best_score = -1, -1
+        last = -1
+        for lo, hi in (self._rotated(segs) if sampling else segs):
+            while lo < hi and need > 0:
+                end = min(hi, lo + max(need + need // 4, 64)) if sampling else hi
+                c = free[:, lo:end] >= reqcol
+                fit = c[0]
+                for row in c[1:]:
+                    fit = fit & row
+                nz = np.flatnonzero(fit)
+                if nz.size >= need:
+                    cut = int(nz[need - 1]) + 1
+                    fit = fit[:cut]
+                    found = need
+                else:
+                    cut = end - lo
+                    found = int(nz.size)
+                if found == 1:
+                    node = lo + int(nz[0])
+                    score = int(self._score(shape, node, node + 1)[0])
+                elif found:
+                    scores = np.where(fit, self._score(shape, lo, lo + cut), -1)
+                    i = int(np.argmax(scores))
+                    node, score = lo + i, int(scores[i])
+                if found and score > best_score:
+                    best_node, best_score = node, score
+                need -= found
+                last = lo + cut - 1
+                lo += cut
+            if need <= 0:
                 break
-            found.append(nz)
-            count += nz.size
-            processed += end - pos
-            pos = end % n
-        self.next_start = (start + processed) % n
-        return found[0] if len(found) == 1 else np.concatenate(found)
+        if sampling and last >= 0:
+            self.next_start = (last + 1) % n
+        return best_node
 
-    def _score(self, shape: PodShape, cand: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        alloc = self.cluster.alloc
-        free = self.cluster.free
-        total = np.zeros(cand.size, dtype=np.int64)
-        wsum = np.zeros(cand.size, dtype=np.int64)
-        for r, w in self.score_resources:
-            a = alloc[r, cand]
-            f = free[r, cand]
-            q = shape.reqvec[r]
-            valid = a > 0
-            denom = np.where(valid, a, 1)
-            s = ((a - f + q) * 100) // denom if self.most_allocated else ((f - q) * 100) // denom
-            total += np.where(valid, s * w, 0)
-            wsum += np.where(valid, w, 0)
-        return total // np.maximum(wsum, 1)
+    def _rotated(self, segs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The shape's eligible segments in examination order, starting at ``next_start``."""
+        start = self.next_start
+        head = [(max(lo, start), hi) for lo, hi in segs if hi > start]
+        tail = [(lo, min(hi, start)) for lo, hi in segs if lo < start]
+        return head + tail
+
+    def _score(self, shape: PodShape, lo: int, hi: int) -> npt.NDArray[np.int64]:
+        """NodeResourcesFit score of nodes ``lo:hi`` with kube-scheduler's integer arithmetic.
+
+        The scored resources are the first ``nscore`` rows of the cluster arrays (ClusterState puts
+        them first), so this is a handful of 2-D vector operations.
+        """
+        cluster = self.cluster
+        k = self.nscore
+        if k == 0:
+            return np.zeros(hi - lo, dtype=np.int64)
+        f = cluster.free[:k, lo:hi]
+        a = cluster.safe_alloc[:k, lo:hi]
+        q = shape.scorecol
+        s = ((a - f + q) * 100) // a if self.most_allocated else ((f - q) * 100) // a
+        zero = self._some_zero()
+        if zero:
+            s *= cluster.valid[:k, lo:hi]
+        if self.wcol is not None:
+            s *= self.wcol
+        total = s[0] if k == 1 else s[0] + s[1] if k == 2 else s.sum(axis=0)
+        if zero:
+            ws = (cluster.valid[:k, lo:hi] * (self.wcol if self.wcol is not None else 1)).sum(axis=0)
+            return total // np.maximum(ws, 1)
+        return total // self._wtotal
+
+    def _some_zero(self) -> bool:
+        """Does any scored resource have zero allocatable on some node (cached per cluster version)?"""
+        if self._zero_version != self.cluster.version:
+            self._zero = any(self.cluster.alloc_zero[r] for r, _ in self.score_resources)
+            self._zero_version = self.cluster.version
+        return self._zero
 
     def fit_error(self, shape: PodShape) -> str:
         """kube-scheduler's FitError text: ``0/N nodes are available: <count> <reason>, ….``"""

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from models.duration import DurationError, parse_duration
@@ -92,6 +93,8 @@ def register(app: typer.Typer) -> None:
             if until_s <= 0:
                 raise InputError("must be > 0", field="--until", fix="e.g. --until 6h")
         summary = simulate_to(scenario, out, seed=seed, until=until_s)
+        for w in summary.get("warnings", []):
+            Console(stderr=True).print(f"[yellow]warning:[/] {escape(w)}")
         if json_out:
             typer.echo(json.dumps(summary, indent=2))
         else:

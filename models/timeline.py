@@ -38,7 +38,7 @@ EVENT_TYPES: dict[str, str] = {
     "PodCreated": "pod", "Scheduled": "pod", "FailedScheduling": "pod", "PodRunning": "pod",
     "PodSucceeded": "pod", "PodFailed": "pod", "PodDeleted": "pod", "Preempted": "pod",
     # gangs and queues
-    "WorkloadCreated": "gang", "QuotaReserved": "gang", "Admitted": "gang", "PodsReady": "gang",
+    "QueueConfigured": "gang", "WorkloadCreated": "gang", "QuotaReserved": "gang", "Admitted": "gang", "PodsReady": "gang",
     "Evicted": "gang", "Requeued": "gang", "WorkloadFinished": "gang", "GangTimedOut": "gang",
     # DRA
     "ClaimCreated": "dra", "ClaimAllocated": "dra", "ClaimReleased": "dra",

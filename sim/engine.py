@@ -26,7 +26,10 @@ from models.errors import InputError
 from models.quantity import parse_quantity
 from models.scenario import Scenario, WorkloadGen
 from models.timeline import TimelineWriter, dumps
+from models.kueue import parse_kueue_section
+from models.manifests import ManifestSet, load_manifests
 from sim.cluster import ClusterState, Pool
+from sim.kueue_controller import KueueController, queue_configured
 from sim.metrics import Metrics
 from sim.pods import GangGroup, PodShape, SimPod
 from sim.scheduler import Scheduler
@@ -39,7 +42,8 @@ COSCHEDULING_DEFAULT_TIMEOUT = 60.0  # scheduler-plugins permitWaitingTimeSecond
 class Instance:
     """One arrival of a workload generator: a Job-like owner of one or more pod sets."""
 
-    __slots__ = ("done", "gang", "gen", "key", "name", "namespace", "pods", "runtime")
+    __slots__ = ("admitted", "attempt", "bound", "done", "expected", "gang", "gen", "group", "key", "kueue",
+                 "name", "namespace", "pods", "ready", "runtime")
 
     def __init__(self, gen: Generator, name: str, namespace: str) -> None:
         self.gen = gen
@@ -50,6 +54,14 @@ class Instance:
         self.done = 0
         self.gang: GangGroup | None = None
         self.runtime = 0.0
+        #: the gang key carried as ``group`` by this instance's events (gangs and Kueue workloads)
+        self.group: str | None = None
+        self.kueue = False
+        self.admitted = False
+        self.attempt = 0
+        self.ready = False
+        self.bound = 0
+        self.expected = sum(ps.replicas for ps in gen.pod_sets)
 
 
 class Simulation:
@@ -64,6 +76,10 @@ class Simulation:
         self.seed = spec.seed if seed is None else seed
         self.duration = parse_duration(spec.duration) if until is None else until
         self.env = simpy.Environment()
+        #: things the input held that we do not model (never silence)
+        self.warnings: list[str] = []
+        self.manifests = self._load_manifests()
+        self.warnings.extend(self.manifests.warnings)
         self.generators = [self._build_generator(i, w) for i, w in enumerate(spec.workloads)]
         self.cluster = self._build_cluster()
         self.metrics = Metrics(self.cluster)
@@ -79,7 +95,9 @@ class Simulation:
         self._wake = self.env.event()
         self._created_data: dict[int, str] = {}
         self._shape_of: dict[int, PodShape] = {}
+        self._injected: dict[tuple[int, str], PodSetSpec] = {}
         self.running: dict[int, SimPod] = {}
+        self.kueue = self._build_kueue()
 
     # ------------------------------------------------------------------ build
 
@@ -96,12 +114,8 @@ class Simulation:
         elif w.podSets is not None:
             pod_sets = [resolve_template(ps.template, ps.name, ps.replicas, ps.minCount) for ps in w.podSets]
         else:
-            raise InputError("workloads from Job/JobSet manifests are not supported yet", file=src,
-                             field=f"{where}.job", fix="write the pod template inline under template")
+            pod_sets = self._job_pod_sets(w, where, src)
         if w.gang is not None:
-            if w.gang.policy == "kueue":
-                raise InputError("gang policy kueue is not supported yet", file=src,
-                                 field=f"{where}.gang.policy", fix="use coscheduling or workload-api")
             if w.gang.policy == "workload-api" and w.gang.timeout is not None:
                 raise InputError("the KEP-4671 gang timeout is fixed at 5m and cannot be set", file=src,
                                  field=f"{where}.gang.timeout", fix="remove timeout, or use coscheduling")
@@ -110,6 +124,65 @@ class Simulation:
                 raise InputError(f"minCount {w.gang.minCount} is more than the {total} pods of an instance",
                                  file=src, field=f"{where}.gang.minCount", fix=f"use at most {total}")
         return Generator(w, self.seed, runtime, pod_sets)
+
+    def _load_manifests(self) -> ManifestSet:
+        paths = list(self.scenario.spec.manifests)
+        paths += [w.job for w in self.scenario.spec.workloads if w.job]
+        return load_manifests(sorted(set(paths)), self.scenario.base_dir) if paths else ManifestSet()
+
+    def _job_pod_sets(self, w: WorkloadGen, where: str, src: str | None) -> list[PodSetSpec]:
+        """Pod sets from a real Job / JobSet manifest (``spec.workloads[].job``)."""
+        assert w.job is not None
+        wanted = str((self.scenario.base_dir / w.job).resolve())
+        jobs = [m for m in self.manifests.workloads if m.source and str(
+            (self.scenario.base_dir / m.source).resolve()) == wanted or m.source == w.job]
+        if not jobs:
+            jobs = [m for m in self.manifests.workloads if m.source.endswith(w.job)]
+        if len(jobs) != 1:
+            raise InputError(f"{w.job} holds {len(jobs)} Job/JobSet objects; a workload needs exactly one",
+                             file=src, field=f"{where}.job", fix="put one Job or JobSet in the file")
+        m = jobs[0]
+        out = []
+        for ps in m.pod_sets:
+            t = ps.template
+            out.append(PodSetSpec(
+                name=ps.name if len(m.pod_sets) > 1 else None, replicas=ps.count, min_count=ps.min_count,
+                requests=ps.requests_milli(), node_selector=dict(t.get("nodeSelector") or {}),
+                tolerations=[dict(x) for x in t.get("tolerations") or []],
+                affinity=dict(t["affinity"]) if t.get("affinity") else None))
+        return out
+
+    def _build_kueue(self) -> KueueController | None:
+        spec = self.scenario.spec
+        src = str(self.scenario.source) if self.scenario.source else None
+        uses = [w for w in spec.workloads if w.queue or (w.gang and w.gang.policy == "kueue")]
+        if spec.kueue is None and not self.manifests.cluster_queues:
+            if uses:
+                i = spec.workloads.index(uses[0])
+                raise InputError("this workload uses a Kueue queue but the scenario defines no Kueue objects",
+                                 file=src, field=f"spec.workloads[{i}].queue",
+                                 fix="add spec.kueue (resourceFlavors, clusterQueues, localQueues) or list "
+                                     "Kueue manifests under spec.manifests")
+            return None
+        section, warnings = parse_kueue_section(spec.kueue or {}, file=src, prefix="spec.kueue")
+        self.warnings.extend(warnings)
+        ms = self.manifests
+        section.resource_flavors.extend(ms.resource_flavors)
+        section.cluster_queues.extend(ms.cluster_queues)
+        section.local_queues.extend(ms.local_queues)
+        lqs = {lq.key for lq in section.local_queues}
+        cqs = {cq.name for cq in section.cluster_queues}
+        for lq in section.local_queues:
+            if lq.spec.cluster_queue not in cqs:
+                raise InputError(f"LocalQueue {lq.key} points to ClusterQueue {lq.spec.cluster_queue!r}, which "
+                                 "is not defined", file=src, field="spec.kueue.localQueues",
+                                 fix="define that ClusterQueue or fix spec.clusterQueue")
+        for i, w in enumerate(spec.workloads):
+            if w.queue and f"{w.namespace}/{w.queue}" not in lqs:
+                raise InputError(f"LocalQueue {w.namespace}/{w.queue} is not defined", file=src,
+                                 field=f"spec.workloads[{i}].queue",
+                                 fix="add it under spec.kueue.localQueues (in that namespace)")
+        return KueueController(self, section)
 
     def _build_cluster(self) -> ClusterState:
         pools = self.scenario.spec.cluster.nodePools
@@ -186,6 +259,10 @@ class Simulation:
         self.metrics.bind(pod.shape.req, now - pod.created, now)
         gen = pod.gen
         self.env.timeout(pod.runtime).callbacks.append(lambda _: self._complete(pod, gen))
+        inst: Instance = pod.instance
+        if inst.kueue and self.kueue is not None:
+            inst.bound += 1
+            self.kueue.pods_bound(inst)
 
     def on_failed_scheduling(self, pod: SimPod, message: str) -> None:
         group = pod.gang.key if pod.gang is not None else None
@@ -232,6 +309,13 @@ class Simulation:
         inst = Instance(g, f"{w.name}-{i}", w.namespace)
         gang = w.gang
         total = sum(ps.replicas for ps in g.pod_sets)
+        if self.kueue is not None and (w.queue or (gang is not None and gang.policy == "kueue")):
+            inst.kueue = True
+            inst.group = inst.key
+            inst.runtime = g.runtime(g.rng)
+            self.kueue.submit(inst)
+            self.kick()
+            return
         if gang is not None:
             min_count = gang.minCount or sum(ps.min_count or ps.replicas for ps in g.pod_sets)
             if gang.policy == "coscheduling":
@@ -239,6 +323,7 @@ class Simulation:
             else:
                 timeout = NATIVE_GANG_TIMEOUT
             inst.gang = GangGroup(inst.key, gang.policy, min_count, timeout, now)
+            inst.group = inst.key
             inst.runtime = g.runtime(g.rng)
             kind = "PodGroup" if gang.policy == "coscheduling" else "Workload"
             self.emit(now, "WorkloadCreated", kind, inst.name, w.namespace, group=inst.key, data={
@@ -288,15 +373,75 @@ class Simulation:
             pod.gang = g
             pod.sort_time = g.created
             g.members.append(pod)
+        group = inst.group
         inst.pods.append(pod)
         self.unbound += 1
         self.metrics.created += 1
         pod.obj = (f'"obj":{{"kind":"Pod","namespace":{dumps(inst.namespace)},"name":{dumps(name)}}}',
-                   f',"group":{dumps(g.key)}' if g else "")
+                   f',"group":{dumps(group)}' if group else "")
         self.writer.emit_json(now, f'"type":"PodCreated",{pod.obj[0]}{pod.obj[1]},"data":{static[:-1]},'
                                    f'"runtimeSeconds":{round(runtime, 6)!r}}}')
         self.scheduler.enqueue(pod)
         return pod
+
+    def create_admitted_pods(self, inst: Instance, node_selector: dict[str, dict[str, str]],
+                             tolerations: dict[str, list[dict[str, Any]]]) -> None:
+        """Kueue unsuspended the Job: create its pods with the flavors' nodeLabels and tolerations."""
+        w = inst.gen.spec
+        inst.pods = []
+        prefix = inst.name if inst.attempt <= 1 else f"{inst.name}-r{inst.attempt - 1}"
+        multi = inst.expected > 1
+        for ps in inst.gen.pod_sets:
+            key = ps.name or "main"
+            ips = self._inject(ps, node_selector.get(key, {}), tolerations.get(key, []))
+            shape = self._shape(ips)
+            static = self._static_data(ips, w)
+            for j in range(ps.replicas):
+                if ps.name is not None:
+                    name = f"{prefix}-{ps.name}-{j}"
+                else:
+                    name = f"{prefix}-{j}" if multi else prefix
+                self._create_pod(inst, name, shape, static, inst.runtime, ps.name)
+        self.kick()
+
+    def _inject(self, ps: PodSetSpec, selector: dict[str, str], tolerations: list[dict[str, Any]]) -> PodSetSpec:
+        if not selector and not tolerations:
+            return ps
+        key = (id(ps), dumps([sorted(selector.items()), tolerations]))
+        out = self._injected.get(key)
+        if out is None:
+            tols = list(ps.tolerations) + [t for t in tolerations if t not in ps.tolerations]
+            out = PodSetSpec(ps.name, ps.replicas, ps.min_count, dict(ps.requests),
+                             {**ps.node_selector, **selector}, tols, ps.affinity, dict(ps.labels))
+            self._injected[key] = out
+        return out
+
+    def delete_instance_pods(self, inst: Instance, reason: str) -> None:
+        """Delete every pod of ``inst`` now (Kueue suspended its Job): capacity is freed at once."""
+        now = self.env.now
+        freed: list[int] = []
+        reason_json = dumps(reason)
+        for pod in inst.pods:
+            if pod.phase in ("Succeeded", "Failed", "Deleted"):
+                continue
+            obj = pod.obj
+            if pod.phase == "Running":
+                node = pod.node
+                n = self.cluster.nodes[node]
+                self.writer.emit_json(now, f'"type":"PodDeleted",{obj[0]},"node":{n.json}{obj[1]},'
+                                           f'"reason":{reason_json}')
+                self.cluster.release(node, pod.shape.req)
+                self.metrics.unbind(pod.shape.req, pod.bound_at, now)
+                del self.running[pod.seq]
+                freed.append(node)
+            else:
+                self.writer.emit_json(now, f'"type":"PodDeleted",{obj[0]}{obj[1]},"reason":{reason_json}')
+                self.unbound -= 1
+            pod.phase = "Deleted"
+            pod.gen += 1
+            self.metrics.deleted += 1
+        for node in sorted(set(freed)):
+            self.scheduler.capacity_changed(node)
 
     def _complete(self, pod: SimPod, gen: int) -> None:
         if pod.gen != gen or pod.phase != "Running":
@@ -313,7 +458,10 @@ class Simulation:
         self.metrics.unbind(pod.shape.req, pod.bound_at, now)
         self.metrics.succeeded += 1
         inst.done += 1
-        if inst.gang is not None and inst.done == len(inst.pods):
+        if inst.kueue and self.kueue is not None:
+            if inst.done == inst.expected:
+                self.kueue.finished(inst)
+        elif inst.gang is not None and inst.done == len(inst.pods):
             kind = "PodGroup" if inst.gang.policy == "coscheduling" else "Workload"
             self.emit(now, "WorkloadFinished", kind, inst.name, inst.namespace, group=inst.key,
                       reason="Succeeded")
@@ -335,8 +483,14 @@ class Simulation:
     def run(self) -> dict[str, Any]:
         wall0 = time.perf_counter()
         env = self.env
+        extra: dict[str, Any] = {}
+        if self.kueue is not None:
+            extra["waitForPodsReady"] = self.kueue.header()
         self.writer.header("sim", seed=self.seed, scenario=self.scenario.metadata.name,
-                           duration=self.duration)
+                           duration=self.duration, **extra)
+        if self.kueue is not None:
+            for kind, name, ns, data in queue_configured(self.kueue.section):
+                self.emit(0.0, "QueueConfigured", kind, name, ns, data=data)
         for pool in self.cluster.pools.values():
             spec = next(p for p in self.scenario.spec.cluster.nodePools if p.name == pool.name)
             alloc = {k: str(parse_quantity(v)) for k, v in sorted(spec.allocatable.items())}
@@ -359,8 +513,11 @@ class Simulation:
                   data={"pending": self.unbound})
         self.writer.flush()
         running = [(p.shape.req, p.bound_at) for p in self._running_pods()]
-        return self.metrics.summary(end, self.unbound, self.writer.seq, time.perf_counter() - wall0, reason,
-                                    running)
+        summary = self.metrics.summary(end, self.unbound, self.writer.seq, time.perf_counter() - wall0, reason,
+                                       running)
+        if self.warnings:
+            summary["warnings"] = list(self.warnings)
+        return summary
 
     def _running_pods(self) -> list[SimPod]:
         return [self.running[k] for k in sorted(self.running)]

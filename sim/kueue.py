@@ -22,12 +22,18 @@ One :meth:`KueueCore.schedule` call is one Kueue scheduling cycle:
    ("Workload no longer fits after processing another workload"), so two ClusterQueues of a cohort never
    over-admit borrowed quota in one cycle;
 4. a head that fits is admitted (quota reserved); a head that needs preemption evicts its targets (whole
-   workloads, released at once: the engine deletes their pods) and is admitted in a *later* cycle, as in
-   Kueue; its usage is held for the rest of the cycle so no other head takes the freed quota;
+   workloads, quota released at once: the engine deletes their pods) and is admitted in a *later* cycle,
+   as in Kueue; its usage is held for the rest of the cycle so no other head takes the freed quota, and
+   it sticks at the head of its BestEffortFIFO queue until admitted or found unschedulable (Kueue's
+   ``preemptorWorkload``). A preempted workload returns to its queue at the next :meth:`schedule` /
+   :meth:`run_cycles` call (or :meth:`requeue`), never inside the run that preempted it: in Kueue it comes
+   back only when its pods are gone, and policies such as ``reclaimWithinCohort: Any`` with
+   ``borrowWithinCohort`` can otherwise preempt each other in a circle at one instant;
 5. a head that cannot be admitted goes back: under ``StrictFIFO`` it stays the head and blocks the
-   ClusterQueue; under ``BestEffortFIFO`` it is parked as inadmissible and the next workload becomes the
-   head - until quota is released in its ClusterQueue or cohort (finish, eviction), which moves every
-   parked workload there back to the queue.
+   ClusterQueue; under ``BestEffortFIFO`` it is parked as inadmissible, with every queued workload of the
+   same shape (priority, pod sets; Kueue's SchedulingEquivalenceHashing, on by default since 0.18), and
+   the next workload becomes the head - until quota is released in its ClusterQueue or cohort (finish,
+   eviction), which moves every parked workload there back to the queue.
 
 :meth:`KueueCore.run_cycles` repeats cycles at one instant until nothing changes, which is what Kueue's
 back-to-back cycles amount to when no time passes.
@@ -90,7 +96,7 @@ _NO_FIT, _NO_CANDIDATES, _PREEMPT, _RECLAIM, _FIT = range(5)
 # workload states
 PENDING = "Pending"            # in its ClusterQueue's queue
 INADMISSIBLE = "Inadmissible"  # parked (BestEffortFIFO) until quota is released nearby
-BACKOFF = "Backoff"            # evicted by PodsReadyTimeout, waiting for requeueAt
+BACKOFF = "Backoff"            # evicted (PodsReadyTimeout backoff, or preempted), waiting for requeueAt
 ADMITTED = "Admitted"          # holds quota
 FINISHED = "Finished"
 DEACTIVATED = "Deactivated"    # backoffLimitCount exceeded
@@ -257,8 +263,8 @@ class _Quota:
 
 
 class _ClusterQueue:
-    __slots__ = ("borrow_policy", "borrow_threshold", "cohort", "groups", "inadmissible",
-                 "max_threshold", "name", "pending", "preference", "quotas", "reclaim_policy", "strict",
+    __slots__ = ("borrow_policy", "borrow_threshold", "cohort", "groups", "inadmissible", "name",
+                 "parked_shapes", "pending", "preemptor", "preference", "quotas", "reclaim_policy", "strict",
                  "usage", "when_can_borrow", "when_can_preempt", "within_policy", "workloads")
 
     def __init__(self, cq: ClusterQueue) -> None:
@@ -286,6 +292,27 @@ class _ClusterQueue:
         self.workloads: dict[str, _Workload] = {}  # admitted
         self.pending: list[tuple[tuple[int, float, str], _Workload]] = []  # sorted
         self.inadmissible: dict[str, _Workload] = {}
+        # the workload waiting for its preemptions to complete; under BestEffortFIFO it sticks at the
+        # head until admitted or found unschedulable (Kueue's preemptorWorkload, kueue#6929 / #7101)
+        self.preemptor: str | None = None
+        # shapes found inadmissible since quota was last released here: queued workloads of these shapes
+        # are parked when they reach the head, without a flavor assignment (SchedulingEquivalenceHashing)
+        self.parked_shapes: dict[int, str] = {}
+
+    def pop_head(self) -> _Workload | None:
+        if self.preemptor is not None and not self.strict:
+            for i, (_, w) in enumerate(self.pending):
+                if w.wl.key == self.preemptor:
+                    return self.pending.pop(i)[1]
+        while self.pending:
+            w = self.pending.pop(0)[1]
+            msg = self.parked_shapes.get(w.shape)
+            if msg is None or self.strict:
+                return w
+            w.state = INADMISSIBLE
+            w.message = msg
+            self.inadmissible[w.wl.key] = w
+        return None
 
     def group_for(self, resource: str) -> int | None:
         for i, (covered, _) in enumerate(self.groups):
@@ -296,13 +323,14 @@ class _ClusterQueue:
 
 class _Workload:
     __slots__ = ("admission", "admitted_at", "cq", "message", "order_ts", "pods_ready", "requeue_at",
-                 "requeue_count", "state", "total_usage", "wl")
+                 "requeue_count", "shape", "sk", "state", "total_usage", "wl")
 
     def __init__(self, wl: QueuedWorkload) -> None:
         self.wl = wl
         self.cq: str | None = None
         self.state = PENDING
         self.order_ts = wl.creation
+        self.sk = (-wl.priority, wl.creation, wl.key)  # queue order; refreshed with order_ts
         self.requeue_count = 0
         self.requeue_at: float | None = None
         self.admission: Admission | None = None
@@ -310,9 +338,20 @@ class _Workload:
         self.total_usage: dict[FR, int] = {}
         self.pods_ready = False
         self.message = ""
+        # Kueue's scheduling equivalence hash: workloads with the same shape get the same flavor
+        # assignment from the same quota state
+        self.shape: Any = (wl.priority, tuple(
+            (ps.name, ps.count, tuple(sorted(ps.requests.items())), tuple(sorted(ps.node_selector.items())),
+             repr(list(ps.tolerations)), repr(list(ps.node_affinity_terms)), ps.min_count)
+            for ps in wl.pod_sets))
 
-    def sort_key(self) -> tuple[int, float, str]:
-        return (-self.wl.priority, self.order_ts, self.wl.key)
+    def set_order_ts(self, ts: float) -> None:
+        self.order_ts = ts
+        self.sk = (-self.wl.priority, ts, self.wl.key)
+
+
+def _queue_key(item: tuple[tuple[int, float, str], _Workload]) -> tuple[int, float, str]:
+    return item[0]
 
 
 class _Assignment:
@@ -419,7 +458,8 @@ class KueueCore:
         self._lqs = {lq.key: lq.spec.cluster_queue for lq in local_queues}
         self._wfpr = wait_for_pods_ready if wait_for_pods_ready is not None else WaitForPodsReady()
         self._wls: dict[str, _Workload] = {}
-        self._held: dict[FR, int] = {}  # scratch for cycle-local reservations
+        self._shapes: dict[Any, int] = {}
+        self._backoff: dict[str, _Workload] = {}  # evicted, waiting for requeue_at
 
     @classmethod
     def from_section(cls, section: KueueSection) -> KueueCore:
@@ -486,6 +526,7 @@ class KueueCore:
         if wl.key in self._wls:
             raise ValueError(f"workload {wl.key} was already submitted")
         w = _Workload(wl)
+        w.shape = self._shapes.setdefault(w.shape, len(self._shapes))  # intern: compare ints later
         self._wls[wl.key] = w
         lq = f"{wl.namespace}/{wl.queue}"
         cq_name = self._lqs.get(lq)
@@ -497,14 +538,20 @@ class KueueCore:
         w.cq = cq_name
         self._enqueue(w)
 
-    def schedule(self, now: float) -> CycleResult:
-        """One Kueue scheduling cycle (see the module docstring)."""
-        self._promote_backoffs(now)
+    def schedule(self, now: float, *, requeue_due: bool = True) -> CycleResult:
+        """One Kueue scheduling cycle (see the module docstring).
+
+        First, workloads whose requeue time has come (backoff expired, or preempted by an earlier call) go
+        back to their queues, unless ``requeue_due`` is false.
+        """
+        if requeue_due:
+            self._promote_backoffs(now)
         result = CycleResult()
         heads: list[_Workload] = []
         for cq in self._cqs.values():
-            if cq.pending:
-                heads.append(cq.pending.pop(0)[1])
+            head = cq.pop_head()
+            if head is not None:
+                heads.append(head)
         if not heads:
             return result
         if self._wfpr.enable and self._wfpr.block_admission and self._blocking():
@@ -522,6 +569,8 @@ class KueueCore:
         for w, a in entries:
             cq = self._cqs[w.cq or ""]
             if a.mode == _NO_FIT or (a.mode != _FIT and not a.targets):
+                if cq.preemptor == w.wl.key:
+                    cq.preemptor = None
                 reason = a.reason or "Pending"
                 result.pending.append(Pending(w.wl.key, cq.name, reason, a.message))
                 w.message = a.message
@@ -548,6 +597,7 @@ class KueueCore:
                 result.evictions.append(self._preempt(victim, w, cq, why, now))
             self._add_usage(cq, a.usage)
             held.append((cq, a.usage))
+            cq.preemptor = w.wl.key
             n = len(a.targets)
             msg = f"Pending the preemption of {n} workload(s)"
             result.pending.append(Pending(w.wl.key, cq.name, "WaitingForPreemptedWorkloads", msg))
@@ -560,10 +610,13 @@ class KueueCore:
             cq = self._cqs[w.cq or ""]
             if immediately or cq.strict:
                 self._enqueue(w)
-            else:
-                w.state = INADMISSIBLE
-                cq.inadmissible[w.wl.key] = w
-                result.changed = True
+                continue
+            w.state = INADMISSIBLE
+            cq.inadmissible[w.wl.key] = w
+            result.changed = True
+            # SchedulingEquivalenceHashing (on by default since Kueue 0.18): every queued workload of the
+            # same shape would fail the same way; they are parked as they reach the head
+            cq.parked_shapes[w.shape] = w.message
         for scope in sorted(released):
             self._requeue_inadmissible(scope)
         return result
@@ -571,8 +624,10 @@ class KueueCore:
     def run_cycles(self, now: float, max_cycles: int = 10_000) -> CycleResult:
         """Cycles back to back at one instant until one changes nothing (admits, preempts or parks)."""
         total = CycleResult()
-        for _ in range(max_cycles):
-            r = self.schedule(now)
+        for i in range(max_cycles):
+            # workloads preempted by these cycles stay out until the next call: in Kueue they come back
+            # only once their pods are gone, which takes time
+            r = self.schedule(now, requeue_due=i == 0)
             total.extend(r)
             if not r.changed:
                 break
@@ -585,6 +640,7 @@ class KueueCore:
             self._release(w)
         else:
             self._dequeue(w)
+        self._backoff.pop(key, None)
         w.state = FINISHED
 
     def pods_ready(self, key: str, now: float) -> None:
@@ -613,8 +669,9 @@ class KueueCore:
             w.requeue_count = count
             delay = backoff_seconds(count, rs.backoff_base_seconds, rs.backoff_max_seconds)
             if rs.timestamp == "Eviction":
-                w.order_ts = now
+                w.set_order_ts(now)
             w.state = BACKOFF
+            self._backoff[key] = w
             w.requeue_at = now + delay
             return Requeue(key, delay, now + delay, count)
         self._enqueue(w)
@@ -625,13 +682,14 @@ class KueueCore:
         w = self._wls[key]
         if w.state != BACKOFF:
             return False
+        self._backoff.pop(key, None)
         w.requeue_at = None
         self._enqueue(w)
         return True
 
     def next_requeue_at(self) -> float | None:
         """The earliest ``requeueAt`` among backed-off workloads, for the engine's timer."""
-        times = [w.requeue_at for w in self._wls.values() if w.state == BACKOFF and w.requeue_at is not None]
+        times = [w.requeue_at for w in self._backoff.values() if w.requeue_at is not None]
         return min(times) if times else None
 
     def status(self, key: str) -> WorkloadStatus:
@@ -683,14 +741,14 @@ class KueueCore:
         cq = self._cqs[w.cq or ""]
         cq.inadmissible.pop(w.wl.key, None)
         w.state = PENDING
-        item = (w.sort_key(), w)
-        keys = [k for k, _ in cq.pending]
-        cq.pending.insert(bisect.bisect_left(keys, item[0]), item)
+        bisect.insort(cq.pending, (w.sk, w), key=_queue_key)
 
     def _dequeue(self, w: _Workload) -> None:
         if w.cq is None:
             return
         cq = self._cqs[w.cq]
+        if cq.preemptor == w.wl.key:
+            cq.preemptor = None
         cq.inadmissible.pop(w.wl.key, None)
         cq.pending = [p for p in cq.pending if p[1] is not w]
 
@@ -698,13 +756,21 @@ class KueueCore:
         """Quota was released in a ClusterQueue or cohort: every parked workload there retries."""
         members = self._cohorts.get(scope) or ([self._cqs[scope]] if scope in self._cqs else [])
         for cq in members:
-            for key in sorted(cq.inadmissible):
-                self._enqueue(cq.inadmissible[key])
+            cq.parked_shapes.clear()
+            if not cq.inadmissible:
+                continue
+            for w in cq.inadmissible.values():
+                w.state = PENDING
+            cq.pending.extend((w.sk, w) for w in cq.inadmissible.values())
+            cq.pending.sort(key=_queue_key)
+            cq.inadmissible.clear()
 
     def _promote_backoffs(self, now: float) -> None:
-        for key in sorted(self._wls):
-            w = self._wls[key]
-            if w.state == BACKOFF and w.requeue_at is not None and w.requeue_at <= now:
+        if not self._backoff:
+            return
+        for key in sorted(self._backoff):
+            w = self._backoff[key]
+            if w.requeue_at is not None and w.requeue_at <= now:
                 self.requeue(key, now)
 
     def _blocking(self) -> bool:
@@ -737,6 +803,8 @@ class KueueCore:
         w.pods_ready = False
         w.message = ""
         cq.workloads[w.wl.key] = w
+        if cq.preemptor == w.wl.key:
+            cq.preemptor = None
         result.admissions.append(adm)
         result.changed = True
 
@@ -755,7 +823,9 @@ class KueueCore:
         vcq.workloads.pop(victim.wl.key, None)
         victim.admission = None
         victim.total_usage = {}
-        self._enqueue(victim)
+        victim.state = BACKOFF
+        victim.requeue_at = now
+        self._backoff[victim.wl.key] = victim
         msg = (f"Preempted to accommodate a workload ({preemptor.wl.key}) due to {_REASON_TEXT[why]}; "
                f"preemptor path: /{pcq.cohort + '/' if pcq.cohort else ''}{pcq.name}; "
                f"preemptee path: /{vcq.cohort + '/' if vcq.cohort else ''}{vcq.name}")
@@ -790,6 +860,7 @@ class KueueCore:
         cq = self._cqs[w.cq or ""]
         a = _Assignment()
         worst = (_FIT, 0)
+        max_borrow = 0
         reasons: list[str] = []
         for ps in w.wl.pod_sets:
             total = {r: v * ps.count for r, v in sorted(ps.requests.items()) if v > 0}
@@ -854,10 +925,11 @@ class KueueCore:
                     a.usage[fr] = a.usage.get(fr, 0) + v
                     if best_modes.get(r, _FIT) != _FIT:
                         a.need_preemption.add(fr)
+                max_borrow = max(max_borrow, best[1])
                 if self._prefer(cq, worst, best):
                     worst = best
             a.flavors[ps.name] = ps_flavors
-        a.mode, a.borrow = worst
+        a.mode, a.borrow = worst[0], max_borrow
         if a.mode != _FIT:
             a.targets = self._targets(cq, w, a.usage, a.need_preemption)
             a.reason = "WaitingForQuota" if not a.targets else "Preempting"
@@ -865,7 +937,7 @@ class KueueCore:
         return a
 
     def _stop_search(self, cq: _ClusterQueue, rep: tuple[int, int]) -> bool:
-        """Not Kueue's shouldTryNextFlavor: stop at this flavor?"""
+        """Stop the flavor search at this flavor? (the negation of Kueue's ``shouldTryNextFlavor``)"""
         mode, borrow = rep
         if mode in (_NO_FIT, _NO_CANDIDATES):
             return False

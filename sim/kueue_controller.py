@@ -27,7 +27,7 @@ from models.quantity import format_resources
 from sim.kueue import Admission, CycleResult, Eviction, KueueCore, PodSetRequest, QueuedWorkload, Requeue
 
 if TYPE_CHECKING:
-    from sim.engine import Instance, Simulation
+    from sim.engine import Instance, Simulation, Timer
 
 
 def queue_configured(section: KueueSection) -> list[tuple[str, str, str | None, dict[str, Any]]]:
@@ -74,6 +74,7 @@ class KueueController:
         self.timeout = wfpr.timeout_seconds
         self.instances: dict[str, Instance] = {}
         self.cluster_queue_of = {lq.key: lq.spec.cluster_queue for lq in section.local_queues}
+        self._followup: Timer | None = None
 
     def header(self) -> dict[str, Any]:
         w = self.section.wait_for_pods_ready
@@ -113,6 +114,7 @@ class KueueController:
         if inst.ready or inst.bound < inst.expected:
             return
         inst.ready = True
+        self._cancel_timer(inst)
         self.core.pods_ready(inst.key, self.sim.now)
         self.sim.emit(self.sim.now, "PodsReady", "Workload", inst.name, inst.namespace, group=inst.key)
         self.cycle()  # blockAdmission may have been holding others back
@@ -128,11 +130,32 @@ class KueueController:
     # ------------------------------------------------------------------ one burst of Kueue cycles
 
     def cycle(self) -> None:
-        res: CycleResult = self.core.run_cycles(self.sim.now)
-        for ev in res.evictions:
-            self._evicted(ev.workload, "Preempted", ev.requeue, ev)
-        for adm in res.admissions:
-            self._admit(adm)
+        """Kueue cycles back to back at this instant until one changes nothing.
+
+        Each cycle's evictions are carried out before its admissions, cycle by cycle (a workload can be
+        admitted in one cycle and preempted in the next). Workloads preempted in this burst rejoin their
+        queues only at the next burst — the next event that can change a decision, or one second later
+        at the latest — the way a real eviction waits for the Job to be suspended before the Workload is
+        requeued. This also keeps legal-but-circular preemption configurations from spinning at one
+        instant.
+        """
+        now = self.sim.now
+        evicted = False
+        for i in range(100_000):
+            res: CycleResult = self.core.schedule(now, requeue_due=i == 0)
+            for ev in res.evictions:
+                self._evicted(ev.workload, "Preempted", ev.requeue, ev)
+            for adm in res.admissions:
+                self._admit(adm)
+            evicted = evicted or bool(res.evictions)
+            if not res.changed:
+                break
+        if evicted and self._followup is None:
+            self._followup = self.sim.call_at(now + 1.0, self._follow_up)
+
+    def _follow_up(self) -> None:
+        self._followup = None
+        self.cycle()
 
     def _admit(self, adm: Admission) -> None:
         sim = self.sim
@@ -146,6 +169,7 @@ class KueueController:
         sim.emit(now, "Admitted", "Workload", inst.name, inst.namespace, group=inst.key,
                  data={"clusterQueue": adm.cluster_queue})
         inst.admitted = True
+        inst.admissions += 1
         inst.attempt += 1
         inst.ready = False
         inst.bound = 0
@@ -153,7 +177,8 @@ class KueueController:
         attempt = inst.attempt
         sim.create_admitted_pods(inst, adm.node_selector, adm.tolerations)
         if self.wfpr_enabled:
-            sim.call_at(now + self.timeout, self._timeout_check(inst, attempt))
+            self._cancel_timer(inst)
+            inst.timer = sim.call_at(now + self.timeout, self._timeout_check(inst, attempt))
 
     def _timeout_check(self, inst: Instance, attempt: int) -> Callable[[], None]:
         def check() -> None:
@@ -176,15 +201,22 @@ class KueueController:
         sim.emit(now, "Evicted", "Workload", inst.name, inst.namespace, group=inst.key, reason=reason, data=data)
         inst.admitted = False
         inst.attempt += 1  # invalidates this admission's PodsReady timer
+        self._cancel_timer(inst)
         sim.delete_instance_pods(inst, f"Evicted by Kueue: {reason}")
         if requeue.deactivated:
             return
         sim.emit(now, "Requeued", "Workload", inst.name, inst.namespace, group=inst.key,
                  data={"backoffSeconds": requeue.backoff_seconds,
                        "requeueAt": None if requeue.requeue_at is None else round(requeue.requeue_at, 6)})
-        if requeue.requeue_at is not None and requeue.requeue_at > now:
+        if requeue.requeue_at is not None and requeue.requeue_at > now:  # PodsReadyTimeout backoff
             at = requeue.requeue_at
             sim.call_at(at, lambda: self._requeue(key, at))
+
+    @staticmethod
+    def _cancel_timer(inst: Instance) -> None:
+        if inst.timer is not None:
+            inst.timer.cancel()
+            inst.timer = None
 
     def _requeue(self, key: str, at: float) -> None:
         if self.core.requeue(key, self.sim.now):

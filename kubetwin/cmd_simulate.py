@@ -43,12 +43,12 @@ def summary_table(summary: dict[str, Any]) -> Table:
     t.add_column("metric")
     t.add_column("value", justify="right")
 
-    def fmt(v: Any, unit: str = "") -> str:
+    def fmt(v: Any) -> str:
         if v is None:
             return "—"
         if isinstance(v, float):
-            return f"{v:,.3f}{unit}".rstrip("0").rstrip(".") + ("" if not unit or "." in f"{v}" else "")
-        return f"{v:,}{unit}"
+            return f"{v:,.3f}".rstrip("0").rstrip(".")
+        return f"{v:,}"
 
     pods, waits, sim = summary["pods"], summary["waitSeconds"], summary["sim"]
     t.add_row("pods created", fmt(pods["total"]))

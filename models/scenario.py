@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from models.distributions import Distribution, Duration, NonNegDuration
 from models.duration import parse_duration
@@ -282,8 +282,8 @@ def _error_from_validation(e: ValidationError, file: str, root: yaml.Node | None
     first = errs[0]
     loc = tuple(first["loc"])
     # pydantic appends union/function names into loc; keep the parts that are real keys
-    clean: tuple[int | str, ...] = tuple(p for p in loc if isinstance(p, int) or "[" not in str(p)
-                                         and not str(p).startswith("function-"))
+    clean: tuple[int | str, ...] = tuple(p for p in loc if isinstance(p, int) or ("[" not in str(p)
+                                         and not str(p).startswith("function-")))
     msg = str(first["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
@@ -314,7 +314,7 @@ def parse_scenario_text(text: str, file: str = "<scenario>", source: Path | None
     """Parse and validate scenario YAML text; raises :class:`InputError`."""
     try:
         root = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise InputError(f"YAML syntax error: {e.problem or e.context}", file=file,

@@ -38,7 +38,8 @@ EVENT_TYPES: dict[str, str] = {
     "PodCreated": "pod", "Scheduled": "pod", "FailedScheduling": "pod", "PodRunning": "pod",
     "PodSucceeded": "pod", "PodFailed": "pod", "PodDeleted": "pod", "Preempted": "pod",
     # gangs and queues
-    "QueueConfigured": "gang", "WorkloadCreated": "gang", "QuotaReserved": "gang", "Admitted": "gang", "PodsReady": "gang",
+    "QueueConfigured": "gang", "WorkloadCreated": "gang", "QuotaReserved": "gang", "Admitted": "gang",
+    "PodsReady": "gang",
     "Evicted": "gang", "Requeued": "gang", "WorkloadFinished": "gang", "GangTimedOut": "gang",
     # DRA
     "ClaimCreated": "dra", "ClaimAllocated": "dra", "ClaimReleased": "dra",
@@ -235,8 +236,7 @@ def parse_event(line: str, lineno: int = 0) -> Event:
 
 def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     with open(path, encoding="utf-8", errors="replace") as fh:
-        for i, line in enumerate(fh, 1):
-            yield i, line
+        yield from enumerate(fh, 1)
 
 
 def read_timeline(path: str | os.PathLike[str]) -> Timeline:

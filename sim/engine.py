@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Generator as PyGenerator
+from collections.abc import Callable
+from collections.abc import Generator as PyGenerator
 from typing import Any
 
 import simpy
 
 from models.duration import parse_duration
 from models.errors import InputError
+from models.kueue import parse_kueue_section
+from models.manifests import ManifestSet, load_manifests
 from models.quantity import parse_quantity
 from models.scenario import Scenario, WorkloadGen
 from models.timeline import TimelineWriter, dumps
-from models.kueue import parse_kueue_section
-from models.manifests import ManifestSet, load_manifests
 from sim.cluster import ClusterState, Pool
 from sim.kueue_controller import KueueController, queue_configured
 from sim.metrics import Metrics
@@ -42,8 +43,8 @@ COSCHEDULING_DEFAULT_TIMEOUT = 60.0  # scheduler-plugins permitWaitingTimeSecond
 class Instance:
     """One arrival of a workload generator: a Job-like owner of one or more pod sets."""
 
-    __slots__ = ("admitted", "attempt", "bound", "done", "expected", "gang", "gen", "group", "key", "kueue",
-                 "name", "namespace", "pods", "ready", "runtime")
+    __slots__ = ("admissions", "admitted", "attempt", "bound", "done", "expected", "gang", "gen", "group", "key",
+                 "kueue", "name", "namespace", "pods", "ready", "runtime", "timer")
 
     def __init__(self, gen: Generator, name: str, namespace: str) -> None:
         self.gen = gen
@@ -59,9 +60,35 @@ class Instance:
         self.kueue = False
         self.admitted = False
         self.attempt = 0
+        self.admissions = 0
         self.ready = False
         self.bound = 0
         self.expected = sum(ps.replicas for ps in gen.pod_sets)
+        self.timer: Timer | None = None
+
+
+def pod_name(prefix: str, pod_set: str | None, index: int, multi: bool) -> str:
+    """``<instance>[-<podSet>]-<index>``; a single-pod instance's pod is named like the instance."""
+    if pod_set is not None:
+        return f"{prefix}-{pod_set}-{index}"
+    return f"{prefix}-{index}" if multi else prefix
+
+
+class Timer:
+    """A handle on :meth:`Simulation.call_at`; ``cancel()`` returns True if it was still pending."""
+
+    __slots__ = ("pending", "sim")
+
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.pending = True
+
+    def cancel(self) -> bool:
+        if not self.pending:
+            return False
+        self.pending = False
+        self.sim.timers -= 1
+        return True
 
 
 class Simulation:
@@ -134,8 +161,8 @@ class Simulation:
         """Pod sets from a real Job / JobSet manifest (``spec.workloads[].job``)."""
         assert w.job is not None
         wanted = str((self.scenario.base_dir / w.job).resolve())
-        jobs = [m for m in self.manifests.workloads if m.source and str(
-            (self.scenario.base_dir / m.source).resolve()) == wanted or m.source == w.job]
+        jobs = [m for m in self.manifests.workloads if (m.source and str(
+            (self.scenario.base_dir / m.source).resolve()) == wanted) or m.source == w.job]
         if not jobs:
             jobs = [m for m in self.manifests.workloads if m.source.endswith(w.job)]
         if len(jobs) != 1:
@@ -233,15 +260,19 @@ class Simulation:
         if not self._wake.triggered:
             self._wake.succeed()
 
-    def call_at(self, t: float, fn: Callable[[], None]) -> None:
+    def call_at(self, t: float, fn: Callable[[], None]) -> Timer:
+        """Run ``fn`` at time ``t``. A pending timer keeps the run from ending idle until it fires or is
+        cancelled (simpy cannot cancel a timeout; the callback just does nothing)."""
+        timer = Timer(self)
         self.timers += 1
 
         def fire(_: object) -> None:
-            self.timers -= 1
-            fn()
-            self._check_idle()
+            if timer.cancel():
+                fn()
+                self._check_idle()
 
         self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(fire)
+        return timer
 
     def on_bind(self, pod: SimPod, node: int) -> None:
         now = self.env.now
@@ -337,12 +368,8 @@ class Simulation:
             shape = self._shape(ps)
             static = self._static_data(ps, w)
             for j in range(ps.replicas):
-                if ps.name is not None:
-                    name = f"{inst.name}-{ps.name}-{j}"
-                else:
-                    name = f"{inst.name}-{j}" if multi else inst.name
                 runtime = inst.runtime if inst.gang is not None else g.runtime(g.rng)
-                self._create_pod(inst, name, shape, static, runtime, ps.name)
+                self._create_pod(inst, pod_name(inst.name, ps.name, j, multi), shape, static, runtime, ps.name)
         if inst.gang is not None:
             self.scheduler.release_gate(inst.gang)
         self.kick()
@@ -389,7 +416,7 @@ class Simulation:
         """Kueue unsuspended the Job: create its pods with the flavors' nodeLabels and tolerations."""
         w = inst.gen.spec
         inst.pods = []
-        prefix = inst.name if inst.attempt <= 1 else f"{inst.name}-r{inst.attempt - 1}"
+        prefix = inst.name if inst.admissions <= 1 else f"{inst.name}-r{inst.admissions - 1}"
         multi = inst.expected > 1
         for ps in inst.gen.pod_sets:
             key = ps.name or "main"
@@ -397,11 +424,7 @@ class Simulation:
             shape = self._shape(ips)
             static = self._static_data(ips, w)
             for j in range(ps.replicas):
-                if ps.name is not None:
-                    name = f"{prefix}-{ps.name}-{j}"
-                else:
-                    name = f"{prefix}-{j}" if multi else prefix
-                self._create_pod(inst, name, shape, static, inst.runtime, ps.name)
+                self._create_pod(inst, pod_name(prefix, ps.name, j, multi), shape, static, inst.runtime, ps.name)
         self.kick()
 
     def _inject(self, ps: PodSetSpec, selector: dict[str, str], tolerations: list[dict[str, Any]]) -> PodSetSpec:
@@ -489,8 +512,8 @@ class Simulation:
         self.writer.header("sim", seed=self.seed, scenario=self.scenario.metadata.name,
                            duration=self.duration, **extra)
         if self.kueue is not None:
-            for kind, name, ns, data in queue_configured(self.kueue.section):
-                self.emit(0.0, "QueueConfigured", kind, name, ns, data=data)
+            for kind, name, ns, qdata in queue_configured(self.kueue.section):
+                self.emit(0.0, "QueueConfigured", kind, name, ns, data=qdata)
         for pool in self.cluster.pools.values():
             spec = next(p for p in self.scenario.spec.cluster.nodePools if p.name == pool.name)
             alloc = {k: str(parse_quantity(v)) for k, v in sorted(spec.allocatable.items())}

@@ -86,9 +86,28 @@ class PodShape:
 
 
 class SimPod:
-    __slots__ = ("attempts", "backoff_until", "bound_at", "created", "gang", "gen", "instance", "last_msg", "name", "obj",
-                 "namespace", "node", "phase", "pod_set", "priority", "queued", "runtime", "seq",
-                 "shape", "sort_time")
+    __slots__ = (
+        "attempts",
+        "backoff_until",
+        "bound_at",
+        "created",
+        "gang",
+        "gen",
+        "instance",
+        "last_msg",
+        "name",
+        "namespace",
+        "node",
+        "obj",
+        "phase",
+        "pod_set",
+        "priority",
+        "queued",
+        "runtime",
+        "seq",
+        "shape",
+        "sort_time",
+    )
 
     def __init__(self, seq: int, namespace: str, name: str, shape: PodShape, priority: int, created: float,
                  runtime: float, instance: Any, pod_set: str | None = None) -> None:
@@ -120,7 +139,7 @@ class GangGroup:
     """Scheduler-side state of one gang: a coscheduling PodGroup or a KEP-4671 pod group."""
 
     __slots__ = ("bound", "created", "deadline_gen", "json", "key", "members", "min_count", "plugin", "policy",
-                 "timeout", "wait_since", "waiting")
+                 "timeout", "timer", "wait_since", "waiting")
 
     def __init__(self, key: str, policy: str, min_count: int, timeout: float, created: float) -> None:
         self.key = key
@@ -135,3 +154,4 @@ class GangGroup:
         self.bound = 0
         self.deadline_gen = 0
         self.wait_since = -1.0
+        self.timer: Any = None  # the pending Permit deadline (a cancellable engine timer)

@@ -43,6 +43,10 @@ MAX_BACKOFF = 10.0
 COSCHEDULING_REJECT_PERCENTAGE = 10
 
 
+class Cancellable(Protocol):
+    def cancel(self) -> bool: ...
+
+
 class Host(Protocol):
     """What the scheduler needs from the engine around it."""
 
@@ -55,7 +59,7 @@ class Host(Protocol):
 
     def on_gang_timeout(self, group: GangGroup, waiting: list[SimPod]) -> None: ...
 
-    def call_at(self, t: float, fn: Callable[[], None]) -> None: ...
+    def call_at(self, t: float, fn: Callable[[], None]) -> Cancellable: ...
 
     def kick(self) -> None: ...
 
@@ -154,6 +158,9 @@ class Scheduler:
             waiting, g.waiting = g.waiting, []
             g.deadline_gen += 1
             g.wait_since = -1.0
+            if g.timer is not None:
+                g.timer.cancel()
+                g.timer = None
             for p in waiting:
                 p.phase = "Pending"
                 g.bound += 1
@@ -162,7 +169,7 @@ class Scheduler:
             g.wait_since = self.host.now
             g.deadline_gen += 1
             gen = g.deadline_gen
-            self.host.call_at(self.host.now + g.timeout, lambda: self._permit_timeout(g, gen))
+            g.timer = self.host.call_at(self.host.now + g.timeout, lambda: self._permit_timeout(g, gen))
 
     def _permit_timeout(self, g: GangGroup, gen: int) -> None:
         if gen != g.deadline_gen or not g.waiting:
@@ -177,6 +184,9 @@ class Scheduler:
         waiting, g.waiting = g.waiting, []
         g.deadline_gen += 1
         g.wait_since = -1.0
+        if g.timer is not None:
+            g.timer.cancel()
+            g.timer = None
         freed: set[int] = set()
         for p in waiting:
             freed.add(p.node)
@@ -341,11 +351,14 @@ class Scheduler:
             s *= cluster.valid[:k, lo:hi]
         if self.wcol is not None:
             s *= self.wcol
-        total = s[0] if k == 1 else s[0] + s[1] if k == 2 else s.sum(axis=0)
+        total: npt.NDArray[np.int64] = s[0] if k == 1 else s[0] + s[1] if k == 2 else s.sum(axis=0)
         if zero:
-            ws = (cluster.valid[:k, lo:hi] * (self.wcol if self.wcol is not None else 1)).sum(axis=0)
-            return total // np.maximum(ws, 1)
-        return total // self._wtotal
+            ws: npt.NDArray[np.int64] = (cluster.valid[:k, lo:hi] * (self.wcol if self.wcol is not None else 1)
+                                         ).sum(axis=0)
+            out: npt.NDArray[np.int64] = total // np.maximum(ws, 1)
+            return out
+        out = total // self._wtotal
+        return out
 
     def _some_zero(self) -> bool:
         """Does any scored resource have zero allocatable on some node (cached per cluster version)?"""

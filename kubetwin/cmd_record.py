@@ -22,9 +22,7 @@ from rich.table import Table
 from kubetwin import __version__
 from models.duration import DurationError, format_duration, parse_duration
 from models.errors import InputError
-from validator.kubeclient import connect
 from validator.raw import RawWriter
-from validator.recorder import TIMELINE_NAME, normalize_recording, record
 
 _SHOWN = ("LIST_ITEM", "ADDED", "MODIFIED", "DELETED", "GAP")
 
@@ -80,6 +78,10 @@ class _Display:
 def run_record(out: Path, *, context: str | None, kubeconfig: str | None, namespaces: list[str],
                duration: str | None, seed: int, console: Console) -> None:
     """Parse, connect, record, normalize; raises :class:`InputError` for bad input."""
+    # imported here: kubernetes_asyncio takes a third of a second to import, and only this verb needs it
+    from validator.kubeclient import connect
+    from validator.recorder import TIMELINE_NAME, normalize_recording, record
+
     seconds: float | None = None
     if duration is not None:
         try:

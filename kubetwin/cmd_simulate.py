@@ -32,8 +32,15 @@ def simulate_to(scenario_path: str | Path, out_dir: str | Path, *, seed: int | N
     if not out.is_dir():
         raise InputError("output path exists and is not a directory", file=str(out), fix="choose another -o")
     with TimelineWriter(out / "timeline.jsonl") as writer:
-        summary = Simulation(sc, writer, seed=seed, until=until).run()
+        sim = Simulation(sc, writer, seed=seed, until=until)
+        summary = sim.run()
     summary = {"scenario": sc.metadata.name, "seed": seed if seed is not None else sc.spec.seed, **summary}
+    if sim.kueue is not None:
+        # per-queue metrics come from the timeline itself, the same function that reads recordings
+        from models.timeline import read_timeline
+        from validator.queues import queue_summary
+
+        summary["queues"] = queue_summary(read_timeline(out / "timeline.jsonl").events)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
@@ -72,6 +79,29 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return t
 
 
+def queues_table(summary: dict[str, Any]) -> Table | None:
+    queues = (summary.get("queues") or {}).get("clusterQueues") or {}
+    if not queues:
+        return None
+    t = Table(title="Kueue ClusterQueues")
+    for col in ("ClusterQueue", "workloads", "admitted", "pending", "wait p50 s", "p95 s", "max s",
+                "evicted", "busiest quota"):
+        t.add_column(col, justify="left" if col == "ClusterQueue" else "right")
+    for name, q in sorted(queues.items()):
+        tta = q["timeToAdmission"]
+        ev = sum(q["evictions"].values())
+        # the flavor/resource whose quota is used most (time-weighted usage / nominal)
+        util = [(u["utilization"], f"{res} {u['utilization']:.0%}") for per in q["usage"].values()
+                for res, u in per.items() if u.get("utilization") is not None]
+
+        def sec(v: float | None) -> str:
+            return "—" if v is None else f"{v:,.0f}"
+
+        t.add_row(name, str(q["workloads"]), str(q["admitted"]), str(q["pendingAtEnd"]), sec(tta["p50"]),
+                  sec(tta["p95"]), sec(tta["max"]), str(ev), max(util)[1] if util else "—")
+    return t
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
@@ -99,6 +129,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(summary, indent=2))
         else:
             Console().print(summary_table(summary))
+            qt = queues_table(summary)
+            if qt is not None:
+                Console().print(qt)
             Console().print(f"wrote {out / 'timeline.jsonl'} and {out / 'summary.json'}")
 
     @app.command()

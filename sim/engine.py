@@ -63,7 +63,7 @@ class Instance:
         self.admissions = 0
         self.ready = False
         self.bound = 0
-        self.expected = sum(ps.replicas for ps in gen.pod_sets)
+        self.expected = gen.total_pods
         self.timer: Timer | None = None
 
 
@@ -278,9 +278,9 @@ class Simulation:
         now = self.env.now
         n = self.cluster.nodes[node]
         obj = pod.obj
-        reason = dumps(f"Successfully assigned {pod.namespace}/{pod.name} to {n.name}")
         emit = self.writer.emit_json
-        emit(now, f'"type":"Scheduled",{obj[0]},"node":{n.json}{obj[1]},"reason":{reason}')
+        emit(now, f'"type":"Scheduled",{obj[0]},"node":{n.json}{obj[1]},'
+                  f'"reason":"Successfully assigned {pod.namespace}/{pod.name} to {n.name}"')
         emit(now, f'"type":"PodRunning",{obj[0]},"node":{n.json}{obj[1]}')
         pod.phase = "Running"
         self.running[pod.seq] = pod
@@ -404,8 +404,9 @@ class Simulation:
         inst.pods.append(pod)
         self.unbound += 1
         self.metrics.created += 1
-        pod.obj = (f'"obj":{{"kind":"Pod","namespace":{dumps(inst.namespace)},"name":{dumps(name)}}}',
-                   f',"group":{dumps(group)}' if group else "")
+        # names are validated DNS labels (no characters JSON would escape), so they are embedded as is
+        pod.obj = (f'"obj":{{"kind":"Pod","namespace":"{inst.namespace}","name":"{name}"}}',
+                   f',"group":"{group}"' if group else "")
         self.writer.emit_json(now, f'"type":"PodCreated",{pod.obj[0]}{pod.obj[1]},"data":{static[:-1]},'
                                    f'"runtimeSeconds":{round(runtime, 6)!r}}}')
         self.scheduler.enqueue(pod)

@@ -263,8 +263,8 @@ class _Quota:
 
 
 class _ClusterQueue:
-    __slots__ = ("borrow_policy", "borrow_threshold", "cohort", "groups", "inadmissible", "name",
-                 "parked_shapes", "pending", "preemptor", "preference", "quotas", "reclaim_policy", "strict",
+    __slots__ = ("borrow_policy", "borrow_threshold", "cohort", "epoch", "group_of", "groups", "heaps", "name",
+                 "parked_shapes", "plog", "preemptor", "preference", "quotas", "reclaim_policy", "strict",
                  "usage", "when_can_borrow", "when_can_preempt", "within_policy", "workloads")
 
     def __init__(self, cq: ClusterQueue) -> None:
@@ -290,8 +290,18 @@ class _ClusterQueue:
                         rq.nominal_milli, rq.borrowing_limit_milli, rq.lending_limit_milli)
         self.usage: dict[FR, int] = {}
         self.workloads: dict[str, _Workload] = {}  # admitted
-        self.pending: list[tuple[tuple[int, float, str], _Workload]] = []  # sorted
-        self.inadmissible: dict[str, _Workload] = {}
+        self.group_of: dict[str, int] = {}
+        for i, (covered, _) in enumerate(self.groups):
+            for r in covered:
+                self.group_of.setdefault(r, i)
+        # queued workloads (pending and parked alike), one heap per equivalence shape:
+        # (queue order, queue stamp, workload); entries whose stamp is not the workload's ``qseq`` are stale
+        self.heaps: dict[int, list[tuple[tuple[int, float, str], int, _Workload]]] = {}
+        # parked workloads are not moved out of their heap: which of them are parked (and with which
+        # message) follows from ``plog``, per shape the pops that parked queued workloads of that shape:
+        # (stamp, order key of the head returned, or None, message, epoch). Releases start a new epoch.
+        self.plog: dict[int, list[tuple[int, tuple[int, float, str] | None, str, int]]] = {}
+        self.epoch = 0
         # the workload waiting for its preemptions to complete; under BestEffortFIFO it sticks at the
         # head until admitted or found unschedulable (Kueue's preemptorWorkload, kueue#6929 / #7101)
         self.preemptor: str | None = None
@@ -299,26 +309,8 @@ class _ClusterQueue:
         # are parked when they reach the head, without a flavor assignment (SchedulingEquivalenceHashing)
         self.parked_shapes: dict[int, str] = {}
 
-    def pop_head(self) -> _Workload | None:
-        if self.preemptor is not None and not self.strict:
-            for i, (_, w) in enumerate(self.pending):
-                if w.wl.key == self.preemptor:
-                    return self.pending.pop(i)[1]
-        while self.pending:
-            w = self.pending.pop(0)[1]
-            msg = self.parked_shapes.get(w.shape)
-            if msg is None or self.strict:
-                return w
-            w.state = INADMISSIBLE
-            w.message = msg
-            self.inadmissible[w.wl.key] = w
-        return None
-
     def group_for(self, resource: str) -> int | None:
-        for i, (covered, _) in enumerate(self.groups):
-            if resource in covered:
-                return i
-        return None
+        return self.group_of.get(resource)
 
 
 class _Workload:

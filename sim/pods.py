@@ -20,8 +20,8 @@ from sim.constraints import depends_on_node_identity, node_reason
 
 
 class PodShape:
-    __slots__ = ("affinity", "eligible", "key", "mask", "mask_version", "node_selector", "per_node",
-                 "pool_reason", "req", "reqcol", "reqvec", "scorecol", "segs", "tolerations", "waiting")
+    __slots__ = ("affinity", "eligible", "key", "mask", "mask_version", "node_selector", "next_start",
+                 "per_node", "pool_reason", "req", "reqcol", "reqvec", "scorecol", "segs", "tolerations", "waiting")
 
     def __init__(self, key: Any, req: Req, nres: int, tolerations: list[dict[str, Any]],
                  node_selector: dict[str, str], affinity: dict[str, Any] | None, nscore: int = 0) -> None:
@@ -35,6 +35,8 @@ class PodShape:
         self.reqcol: npt.NDArray[np.int64] = np.array(vec, dtype=np.int64)[:, None]
         self.scorecol: npt.NDArray[np.int64] = np.array(vec[:nscore], dtype=np.int64)[:, None]
         self.segs: list[tuple[int, int]] = []
+        #: kube-scheduler's nextStartNodeIndex, per shape
+        self.next_start = 0
         self.eligible = 0
         self.tolerations = tolerations
         self.node_selector = node_selector

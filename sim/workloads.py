@@ -65,6 +65,7 @@ class Generator:
         self.rng = random.Random(f"{seed}/{spec.namespace}/{spec.name}")
         self.runtime = runtime
         self.pod_sets = pod_sets
+        self.total_pods = sum(ps.replicas for ps in pod_sets)
 
     def arrivals(self, horizon: float) -> Iterator[float]:
         """Absolute arrival times, in order, up to ``horizon``."""

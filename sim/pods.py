@@ -20,8 +20,24 @@ from sim.constraints import depends_on_node_identity, node_reason
 
 
 class PodShape:
-    __slots__ = ("affinity", "eligible", "key", "mask", "mask_version", "node_selector", "next_start",
-                 "per_node", "pool_reason", "req", "reqcol", "reqvec", "scorecol", "segs", "tolerations", "waiting")
+    __slots__ = (
+        "affinity",
+        "eligible",
+        "key",
+        "mask",
+        "mask_version",
+        "next_start",
+        "node_selector",
+        "per_node",
+        "pool_reason",
+        "req",
+        "reqcol",
+        "reqvec",
+        "scorecol",
+        "segs",
+        "tolerations",
+        "waiting",
+    )
 
     def __init__(self, key: Any, req: Req, nres: int, tolerations: list[dict[str, Any]],
                  node_selector: dict[str, str], affinity: dict[str, Any] | None, nscore: int = 0) -> None:

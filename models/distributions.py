@@ -22,20 +22,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from models.duration import parse_duration
 
 Sampler = Callable[[random.Random], float]
 
 
-def _check_duration(v: str) -> str:
+def _check_duration(v: Any) -> str:
+    """Runs before pydantic's string check, so an unquoted ``every: 1`` gets the unit hint, not
+    "should be a string"."""
+    if isinstance(v, bool) or not isinstance(v, str | int | float):
+        raise ValueError(f"{v!r} is not a duration; write e.g. 90s, 1h30m or 250ms")
     parse_duration(v)
-    return v
+    return v if isinstance(v, str) else "0s"
 
 
 #: A Go duration string (``90s``, ``1h30m``); validated at load time.
-Duration = Annotated[str, AfterValidator(_check_duration)]
+Duration = Annotated[str, BeforeValidator(_check_duration)]
 
 
 def _nonneg(v: str) -> str:
@@ -44,7 +48,7 @@ def _nonneg(v: str) -> str:
     return v
 
 
-NonNegDuration = Annotated[str, AfterValidator(_check_duration), AfterValidator(_nonneg)]
+NonNegDuration = Annotated[str, BeforeValidator(_check_duration), AfterValidator(_nonneg)]
 
 
 class _Strict(BaseModel):

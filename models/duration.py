@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_PART = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 class DurationError(ValueError):
@@ -25,6 +25,8 @@ def parse_duration(text: str | int | float) -> float:
             return 0.0
         raise DurationError(f"{text!r} has no unit; write it as a duration such as {text}s or {text}m")
     s = text.strip()
+    if not s:
+        raise DurationError("an empty string is not a duration; write e.g. 90s, 1h30m or 250ms")
     if s in ("0", "+0", "-0"):
         return 0.0
     sign = 1.0
@@ -45,13 +47,13 @@ def parse_duration(text: str | int | float) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """A compact Go-style duration for display (``5430`` → ``"1h30m30s"``)."""
+    """A compact Go-style duration for display (``5430`` → ``"1h30m30s"``), to the millisecond."""
+    sign = "-" if seconds < 0 else ""
     if seconds == 0:
         return "0s"
-    sign = "-" if seconds < 0 else ""
-    s = abs(seconds)
-    if s < 1:
-        return f"{sign}{round(s * 1000, 3):g}ms"
+    if abs(seconds) < 1:
+        return f"{sign}{round(abs(seconds) * 1000, 3):g}ms"
+    s = round(abs(seconds), 3)  # before divmod, so 59.9999 prints 1m, not 60s
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     out = ""
@@ -62,3 +64,30 @@ def format_duration(seconds: float) -> str:
     if sec or not out:
         out += f"{round(sec, 3):g}s"
     return sign + out
+
+
+def go_duration(seconds: float) -> str:
+    """Go's ``time.Duration.String()``: ``60`` → ``"1m0s"``, ``300`` → ``"5m0s"``, ``0.5`` → ``"500ms"``.
+
+    Used where kubetwin reproduces a message Kubernetes formats with ``%v`` of a Duration.
+    """
+    ns = round(abs(seconds) * 1e9)
+    sign = "-" if seconds < 0 else ""
+    if ns == 0:
+        return "0s"
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if ns >= size:
+                return f"{sign}{_trim(ns / size)}{unit}"
+    h, rem = divmod(ns, 3_600_000_000_000)
+    m, rem = divmod(rem, 60_000_000_000)
+    secs = _trim(rem / 1e9)
+    if h:
+        return f"{sign}{h}h{m}m{secs}s"
+    if m:
+        return f"{sign}{m}m{secs}s"
+    return f"{sign}{secs}s"
+
+
+def _trim(x: float) -> str:
+    return f"{x:.9f}".rstrip("0").rstrip(".")

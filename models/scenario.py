@@ -59,7 +59,7 @@ class Cluster(K8sModel):
 
 
 class ResourceWeight(K8sModel):
-    name: str
+    name: str = Field(min_length=1)
     weight: int = Field(default=1, ge=1, le=100)
 
 
@@ -70,6 +70,16 @@ class SchedulerSpec(K8sModel):
     resources: list[ResourceWeight] = Field(
         default_factory=lambda: [ResourceWeight(name="cpu"), ResourceWeight(name="memory")])
     percentageOfNodesToScore: int = Field(default=0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _unique(self) -> SchedulerSpec:
+        names = [r.name for r in self.resources]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"resource {dup[0]!r} is listed twice; give each scored resource once")
+        if "pods" in names:
+            raise ValueError("'pods' is not a scored resource; remove it")
+        return self
 
 
 class Poisson(K8sModel):
@@ -104,10 +114,17 @@ class Gang(K8sModel):
 class PodSet(K8sModel):
     """One homogeneous set of pods in a workload instance (e.g. 1 launcher + 16 workers)."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     replicas: int = Field(default=1, ge=1, le=100_000)
     minCount: int | None = Field(default=None, ge=1)
     template: PodTemplate
+
+    @model_validator(mode="after")
+    def _quorum(self) -> PodSet:
+        if self.minCount is not None and self.minCount > self.replicas:
+            raise ValueError(f"minCount {self.minCount} is more than the {self.replicas} replicas of pod set "
+                             f"{self.name!r}; the gang could never reach quorum")
+        return self
 
 
 class WorkloadGen(K8sModel):
@@ -315,6 +332,11 @@ def parse_scenario_text(text: str, file: str = "<scenario>", source: Path | None
     try:
         root = yaml.compose(text, Loader=_LineLoader)
         data = yaml.load(text, Loader=_LineLoader)
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise InputError(f"YAML cannot contain the character {e.character!r} ({e.reason})", file=file, line=line,
+                         column=col, fix="remove it; scenario files are plain UTF-8 text") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise InputError(f"YAML syntax error: {e.problem or e.context}", file=file,

@@ -28,6 +28,10 @@ ACCELERATOR_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "hab
                          "aws.amazon.com/neuron", "gpu.intel.com/i915")
 
 
+#: the kubelet's default ``maxPods``: a pool that does not list ``pods`` allocatable gets this many
+DEFAULT_MAX_PODS = 110
+
+
 def is_accelerator(resource: str) -> bool:
     return resource in ACCELERATOR_RESOURCES or resource.endswith("/gpu")
 
@@ -108,7 +112,7 @@ class ClusterState:
         self.nodes.append(node)
         pool.nodes.append(idx)
         for r, res in enumerate(self.resources):
-            milli = pool.alloc.get(res, 0)
+            milli = pool.alloc.get(res, DEFAULT_MAX_PODS * 1000 if res == "pods" else 0)
             self.alloc[r, idx] = milli
             self.free[r, idx] = milli
             if milli > 0:

@@ -107,6 +107,11 @@ class Simulation:
         self.warnings: list[str] = []
         self.manifests = self._load_manifests()
         self.warnings.extend(self.manifests.warnings)
+        referenced = {w.job for w in spec.workloads if w.job}
+        for m in self.manifests.workloads:
+            if m.source.split("#", 1)[0] not in referenced:
+                self.warnings.append(f"{m.source}: not simulated; a Job/JobSet runs only when a workload's "
+                                     "'job:' field names its file (which also gives its arrival and runtime)")
         self.generators = [self._build_generator(i, w) for i, w in enumerate(spec.workloads)]
         self.cluster = self._build_cluster()
         self.metrics = Metrics(self.cluster)
@@ -160,11 +165,7 @@ class Simulation:
     def _job_pod_sets(self, w: WorkloadGen, where: str, src: str | None) -> list[PodSetSpec]:
         """Pod sets from a real Job / JobSet manifest (``spec.workloads[].job``)."""
         assert w.job is not None
-        wanted = str((self.scenario.base_dir / w.job).resolve())
-        jobs = [m for m in self.manifests.workloads if (m.source and str(
-            (self.scenario.base_dir / m.source).resolve()) == wanted) or m.source == w.job]
-        if not jobs:
-            jobs = [m for m in self.manifests.workloads if m.source.endswith(w.job)]
+        jobs = [m for m in self.manifests.workloads if m.source.split("#", 1)[0] == w.job]
         if len(jobs) != 1:
             raise InputError(f"{w.job} holds {len(jobs)} Job/JobSet objects; a workload needs exactly one",
                              file=src, field=f"{where}.job", fix="put one Job or JobSet in the file")

@@ -65,7 +65,7 @@ the same results.
 
 from __future__ import annotations
 
-import bisect
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,7 +264,7 @@ class _Quota:
 
 class _ClusterQueue:
     __slots__ = ("borrow_policy", "borrow_threshold", "cohort", "epoch", "group_of", "groups", "heaps", "name",
-                 "parked_shapes", "plog", "preemptor", "preference", "quotas", "reclaim_policy", "strict",
+                 "parked_shapes", "plog", "plog_limit", "preemptor", "preference", "quotas", "reclaim_policy", "strict",
                  "usage", "when_can_borrow", "when_can_preempt", "within_policy", "workloads")
 
     def __init__(self, cq: ClusterQueue) -> None:
@@ -301,6 +301,7 @@ class _ClusterQueue:
         # message) follows from ``plog``, per shape the pops that parked queued workloads of that shape:
         # (stamp, order key of the head returned, or None, message, epoch). Releases start a new epoch.
         self.plog: dict[int, list[tuple[int, tuple[int, float, str] | None, str, int]]] = {}
+        self.plog_limit: dict[int, int] = {}  # plog length that triggers pruning
         self.epoch = 0
         # the workload waiting for its preemptions to complete; under BestEffortFIFO it sticks at the
         # head until admitted or found unschedulable (Kueue's preemptorWorkload, kueue#6929 / #7101)
@@ -314,8 +315,8 @@ class _ClusterQueue:
 
 
 class _Workload:
-    __slots__ = ("admission", "admitted_at", "cq", "message", "order_ts", "pods_ready", "requeue_at",
-                 "requeue_count", "shape", "sk", "state", "total_usage", "wl")
+    __slots__ = ("admission", "admitted_at", "cq", "message", "order_ts", "pods_ready", "q_stamp", "qseq",
+                 "requeue_at", "requeue_count", "shape", "sk", "state", "total_usage", "wl", "xmark")
 
     def __init__(self, wl: QueuedWorkload) -> None:
         self.wl = wl
@@ -330,6 +331,9 @@ class _Workload:
         self.total_usage: dict[FR, int] = {}
         self.pods_ready = False
         self.message = ""
+        self.q_stamp = 0  # when it last joined its queue
+        self.qseq = -1  # its live heap entry's stamp while queued, else -1
+        self.xmark = -1  # the epoch it was parked in as a failed head (at q_stamp), else -1
         # Kueue's scheduling equivalence hash: workloads with the same shape get the same flavor
         # assignment from the same quota state
         self.shape: Any = (wl.priority, tuple(
@@ -340,10 +344,6 @@ class _Workload:
     def set_order_ts(self, ts: float) -> None:
         self.order_ts = ts
         self.sk = (-self.wl.priority, ts, self.wl.key)
-
-
-def _queue_key(item: tuple[tuple[int, float, str], _Workload]) -> tuple[int, float, str]:
-    return item[0]
 
 
 class _Assignment:
@@ -452,6 +452,8 @@ class KueueCore:
         self._wls: dict[str, _Workload] = {}
         self._shapes: dict[Any, int] = {}
         self._backoff: dict[str, _Workload] = {}  # evicted, waiting for requeue_at
+        self._stamp = 0  # orders enqueues and parking pops
+        self._unready: set[str] = set()  # admitted, not yet PodsReady
 
     @classmethod
     def from_section(cls, section: KueueSection) -> KueueCore:
@@ -541,7 +543,7 @@ class KueueCore:
         result = CycleResult()
         heads: list[_Workload] = []
         for cq in self._cqs.values():
-            head = cq.pop_head()
+            head = self._pop_head(cq)
             if head is not None:
                 heads.append(head)
         if not heads:
@@ -603,8 +605,8 @@ class KueueCore:
             if immediately or cq.strict:
                 self._enqueue(w)
                 continue
-            w.state = INADMISSIBLE
-            cq.inadmissible[w.wl.key] = w
+            self._enqueue(w)
+            w.xmark = cq.epoch
             result.changed = True
             # SchedulingEquivalenceHashing (on by default since Kueue 0.18): every queued workload of the
             # same shape would fail the same way; they are parked as they reach the head
@@ -638,6 +640,7 @@ class KueueCore:
     def pods_ready(self, key: str, now: float) -> None:
         """The admitted workload's pods are all running and ready (condition ``PodsReady=True``)."""
         self._wls[key].pods_ready = True
+        self._unready.discard(key)
 
     def evict(self, key: str, now: float, reason: str) -> Requeue:
         """Evict an admitted workload (e.g. ``PodsReadyTimeout``): release its quota and requeue it.
@@ -686,7 +689,13 @@ class KueueCore:
 
     def status(self, key: str) -> WorkloadStatus:
         w = self._wls[key]
-        return WorkloadStatus(w.state, w.cq, w.message, w.requeue_count, w.requeue_at)
+        state, message = w.state, w.message
+        if w.qseq >= 0:
+            parked, msg = self._parked(self._cqs[w.cq or ""], w)
+            state = INADMISSIBLE if parked else PENDING
+            if msg is not None:
+                message = msg
+        return WorkloadStatus(state, w.cq, message, w.requeue_count, w.requeue_at)
 
     def admission(self, key: str) -> Admission | None:
         w = self._wls[key]
@@ -725,15 +734,111 @@ class KueueCore:
     def pending_workloads(self, cq: str) -> list[str]:
         """Keys queued in a ClusterQueue in queue order, then the parked (inadmissible) ones sorted."""
         c = self._cqs[cq]
-        return [w.wl.key for _, w in c.pending] + sorted(c.inadmissible)
+        queued = [(sk, w) for heap in c.heaps.values() for sk, seq, w in heap if seq == w.qseq]
+        pending: list[tuple[tuple[int, float, str], str]] = []
+        parked: list[str] = []
+        for sk, w in queued:
+            if self._parked(c, w)[0]:
+                parked.append(w.wl.key)
+            else:
+                pending.append((sk, w.wl.key))
+        return [k for _, k in sorted(pending)] + sorted(parked)
 
     # -- queues ------------------------------------------------------------------------------------------
 
     def _enqueue(self, w: _Workload) -> None:
         cq = self._cqs[w.cq or ""]
-        cq.inadmissible.pop(w.wl.key, None)
+        self._stamp += 1
         w.state = PENDING
-        bisect.insort(cq.pending, (w.sk, w), key=_queue_key)
+        w.q_stamp = w.qseq = self._stamp
+        w.xmark = -1
+        heap = cq.heaps.get(w.shape)
+        if heap is None:
+            heap = cq.heaps[w.shape] = []
+        heapq.heappush(heap, (w.sk, w.qseq, w))
+
+    def _unqueue(self, cq: _ClusterQueue, w: _Workload) -> None:
+        """Take a queued workload out of its queue, keeping the message its last parking gave it."""
+        msg = self._parked(cq, w)[1]
+        if msg is not None:
+            w.message = msg
+        w.qseq = -1
+        heap = cq.heaps.get(w.shape)
+        if heap is not None:
+            while heap and heap[0][1] != heap[0][2].qseq:
+                heapq.heappop(heap)
+            if not heap:
+                del cq.heaps[w.shape]
+                cq.plog.pop(w.shape, None)
+
+    def _parked(self, cq: _ClusterQueue, w: _Workload) -> tuple[bool, str | None]:
+        """(is the queued ``w`` parked now, the message of its last parking since it was queued, if any)."""
+        inad = w.xmark == cq.epoch and w.xmark >= 0
+        recs = cq.plog.get(w.shape)
+        if not recs:
+            return inad, None
+        since, sk = w.q_stamp, w.sk
+        i = len(recs) - 1
+        while i >= 0 and recs[i][0] > since:
+            ep = recs[i][3]
+            first: str | None = None
+            while i >= 0 and recs[i][3] == ep and recs[i][0] > since:
+                h = recs[i][1]
+                if h is None or sk < h:
+                    first = recs[i][2]
+                i -= 1
+            if first is not None and ep != w.xmark:
+                return inad or ep == cq.epoch, first
+        return inad, None
+
+    def _pop_head(self, cq: _ClusterQueue) -> _Workload | None:
+        """Kueue's queue head: workloads of parked shapes that come before it are parked (lazily)."""
+        strict = cq.strict
+        if cq.preemptor is not None and not strict:
+            p = self._wls.get(cq.preemptor)
+            if p is not None and p.qseq >= 0 and p.cq == cq.name and not self._parked(cq, p)[0]:
+                self._unqueue(cq, p)
+                return p
+        parked = cq.parked_shapes
+        best: tuple[tuple[int, float, str], int, _Workload] | None = None
+        empty: list[int] = []
+        for shape, heap in cq.heaps.items():
+            while heap and heap[0][1] != heap[0][2].qseq:
+                heapq.heappop(heap)
+            if not heap:
+                empty.append(shape)
+                continue
+            if not strict and shape in parked:
+                continue
+            if best is None or heap[0][0] < best[0]:
+                best = heap[0]
+        for shape in empty:
+            del cq.heaps[shape]
+            cq.plog.pop(shape, None)
+        if parked and not strict:
+            h = best[0] if best is not None else None
+            self._stamp += 1
+            for shape, msg in parked.items():
+                sheap = cq.heaps.get(shape)
+                if not sheap or (h is not None and sheap[0][0] >= h):
+                    continue  # nothing of this shape comes before the head
+                recs = cq.plog.get(shape)
+                if recs is None:
+                    recs = cq.plog[shape] = []
+                if recs and recs[-1][1] == h and recs[-1][2] == msg and recs[-1][3] == cq.epoch:
+                    recs[-1] = (self._stamp, h, msg, cq.epoch)
+                else:
+                    recs.append((self._stamp, h, msg, cq.epoch))
+                    if len(recs) > cq.plog_limit.get(shape, 64):
+                        # records before the oldest queued workload of the shape joined can go
+                        oldest = min(e[2].q_stamp for e in sheap if e[1] == e[2].qseq)
+                        recs[:] = [r for r in recs if r[0] > oldest]
+                        cq.plog_limit[shape] = 2 * (len(recs) + len(sheap)) + 64
+        if best is None:
+            return None
+        w = best[2]
+        self._unqueue(cq, w)
+        return w
 
     def _dequeue(self, w: _Workload) -> None:
         if w.cq is None:
@@ -741,21 +846,16 @@ class KueueCore:
         cq = self._cqs[w.cq]
         if cq.preemptor == w.wl.key:
             cq.preemptor = None
-        cq.inadmissible.pop(w.wl.key, None)
-        cq.pending = [p for p in cq.pending if p[1] is not w]
+        if w.qseq >= 0:
+            self._unqueue(cq, w)
 
     def _requeue_inadmissible(self, scope: str) -> None:
         """Quota was released in a ClusterQueue or cohort: every parked workload there retries."""
         members = self._cohorts.get(scope) or ([self._cqs[scope]] if scope in self._cqs else [])
         for cq in members:
-            cq.parked_shapes.clear()
-            if not cq.inadmissible:
-                continue
-            for w in cq.inadmissible.values():
-                w.state = PENDING
-            cq.pending.extend((w.sk, w) for w in cq.inadmissible.values())
-            cq.pending.sort(key=_queue_key)
-            cq.inadmissible.clear()
+            if cq.parked_shapes:
+                cq.parked_shapes = {}
+                cq.epoch += 1
 
     def _promote_backoffs(self, now: float) -> None:
         if not self._backoff:
@@ -766,7 +866,7 @@ class KueueCore:
                 self.requeue(key, now)
 
     def _blocking(self) -> bool:
-        return any(w.state == ADMITTED and not w.pods_ready for w in self._wls.values())
+        return bool(self._unready)
 
     # -- admission and release ---------------------------------------------------------------------------
 
@@ -794,6 +894,7 @@ class KueueCore:
         w.total_usage = dict(a.usage)
         w.pods_ready = False
         w.message = ""
+        self._unready.add(w.wl.key)
         cq.workloads[w.wl.key] = w
         if cq.preemptor == w.wl.key:
             cq.preemptor = None
@@ -804,6 +905,7 @@ class KueueCore:
         cq = self._cqs[w.cq or ""]
         self._add_usage(cq, w.total_usage, -1)
         cq.workloads.pop(w.wl.key, None)
+        self._unready.discard(w.wl.key)
         w.admission = None
         w.total_usage = {}
         self._requeue_inadmissible(cq.cohort or cq.name)
@@ -813,6 +915,7 @@ class KueueCore:
         vcq = self._cqs[victim.cq or ""]
         self._add_usage(vcq, victim.total_usage, -1)
         vcq.workloads.pop(victim.wl.key, None)
+        self._unready.discard(victim.wl.key)
         victim.admission = None
         victim.total_usage = {}
         victim.state = BACKOFF

@@ -9,7 +9,6 @@ scheduler-side view of a PodGroup (coscheduling) or a scheduling.k8s.io Workload
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -61,8 +60,8 @@ class PodShape:
         self.pool_reason: dict[str, str | None] = {}
         self.mask: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self.mask_version = -1
-        #: pods of this shape that failed scheduling, in the order they failed
-        self.waiting: deque[SimPod] = deque()
+        #: pods of this shape that failed scheduling: a heap in queue order (priority, creation, seq)
+        self.waiting: list[tuple[int, float, int, SimPod]] = []
 
     def reason_for(self, cluster: ClusterState, idx: int) -> str | None:
         node = cluster.nodes[idx]

@@ -35,7 +35,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from models.duration import format_duration
+from models.duration import go_duration
 from sim.cluster import ClusterState
 from sim.pods import GangGroup, PodShape, SimPod
 
@@ -176,7 +176,7 @@ class Scheduler:
             return
         waiting = list(g.waiting)
         self.host.on_gang_timeout(g, waiting)
-        msg = f"rejected due to timeout after waiting {format_duration(g.timeout)} at plugin {g.plugin}"
+        msg = f"rejected due to timeout after waiting {go_duration(g.timeout)} at plugin {g.plugin}"
         self._reject_waiting(g, msg)
 
     def _reject_waiting(self, g: GangGroup, message: str) -> None:
@@ -193,32 +193,38 @@ class Scheduler:
             self.cluster.release(p.node, p.shape.req)
             p.node = -1
             p.phase = "Pending"
-            self._unschedulable(p, message, force_event=True)
+            self._unschedulable(p, message, force_event=True, filter_failure=False)
         for node in sorted(freed):
             self.capacity_changed(node)
 
-    def _unschedulable(self, pod: SimPod, message: str, force_event: bool = False) -> None:
+    def _unschedulable(self, pod: SimPod, message: str, force_event: bool = False,
+                       filter_failure: bool = True) -> None:
         pod.attempts += 1
-        pod.backoff_until = self.host.now + min(INITIAL_BACKOFF * 2 ** (pod.attempts - 1), MAX_BACKOFF)
+        pod.backoff_until = self.host.now + min(INITIAL_BACKOFF * 2 ** min(pod.attempts - 1, 16), MAX_BACKOFF)
         if force_event or message != pod.last_msg:
             pod.last_msg = message
             self.host.on_failed_scheduling(pod, message)
         shape = pod.shape
-        shape.waiting.append(pod)
+        heapq.heappush(shape.waiting, (-pod.priority, pod.sort_time, pod.seq, pod))
         self.shapes_waiting[shape.key] = shape
         g = pod.gang
-        if g is not None and g.policy == "coscheduling" and g.waiting and not message.startswith("rejected"):
+        if filter_failure and g is not None and g.policy == "coscheduling" and g.waiting:
             # coscheduling PostFilter: give up on the group unless it is within 10% of quorum
             assigned = g.bound + len(g.waiting)
             if assigned < g.min_count and \
                     (g.min_count - assigned) * 100 > COSCHEDULING_REJECT_PERCENTAGE * g.min_count:
-                self._reject_waiting(g, f"rejected in PostFilter: pod group {g.key} cannot reach minMember "
-                                        f"{g.min_count}")
+                # scheduler-plugins' Coscheduling.PostFilter rejects the waiting siblings with this text
+                self._reject_waiting(g, "optimistic rejection in PostFilter")
 
     # ------------------------------------------------------------------ wake-ups
 
     def capacity_changed(self, node: int) -> None:
-        """Capacity was freed on ``node`` (or it was added): move parked pods that may now fit there."""
+        """Capacity was freed on ``node`` (or it was added): move parked pods that may now fit there.
+
+        Per shape, as many parked pods as the freed room can hold are moved, highest priority first (the
+        queue order PrioritySort would pop them in); the rest stay parked, which is what trying them
+        and failing again would amount to.
+        """
         if not self.shapes_waiting:
             return
         cluster = self.cluster
@@ -244,7 +250,7 @@ class Scheduler:
             if k <= 0:
                 continue
             while k > 0 and waiting:
-                pod = waiting.popleft()
+                pod = heapq.heappop(waiting)[3]
                 if pod.queued or pod.phase != "Pending" or pod.node >= 0:
                     continue
                 k -= 1

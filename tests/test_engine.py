@@ -540,11 +540,6 @@ def test_priority_orders_the_queue_across_shapes(tmp_path: Path) -> None:
     assert r.scheduled_at("low-0") == 20.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: sim/scheduler.py capacity_changed moves at most k (= how many fit in the freed room) parked pods "
-    "of a shape, in the order they failed, ignoring priority; a higher-priority pod with the same requests "
-    "and constraints stays parked while an earlier low-priority one takes the room. kube-scheduler moves "
-    "every unschedulable pod on the event and PrioritySort pops the higher priority first"))
 def test_priority_orders_the_queue_within_a_shape(tmp_path: Path) -> None:
     r = simulate(tmp_path, scenario(ONE_CPU, [
         wl("hog", {"cpu": "1"}, duration="10s"),
@@ -734,10 +729,6 @@ def test_gang_all_or_nothing_postfilter_rejection(tmp_path: Path) -> None:
     assert (r.finished.t, r.finished.reason, r.finished.data) == (600.0, "duration", {"pending": 5})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (fidelity): sim/scheduler.py _unschedulable rejects waiting coscheduling members with 'rejected in "
-    "PostFilter: pod group … cannot reach minMember N'; scheduler-plugins' Coscheduling.PostFilter calls "
-    "waitingPod.Reject(…, \"optimistic rejection in PostFilter\"), which is the FailedScheduling text"))
 def test_postfilter_rejection_message_matches_coscheduling(tmp_path: Path) -> None:
     r = simulate(tmp_path, scenario(TWO_NODES, [gang_wl("train", {"cpu": "2"}, 5)], duration="1m"))
     assert r.fail_msg("train-0-0") == "optimistic rejection in PostFilter"
@@ -760,10 +751,6 @@ def test_gang_within_ten_percent_waits_then_times_out(tmp_path: Path) -> None:
                and e.reason.endswith(" at plugin Coscheduling") for e in rejected[:9])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (fidelity): sim/scheduler.py _permit_timeout formats the wait with models.duration.format_duration, "
-    "giving 'rejected due to timeout after waiting 1m at plugin Coscheduling'; kube-scheduler's "
-    "waiting_pods_map.go prints the time.Duration with %v: '… waiting 1m0s …' (and '5m0s' for KEP-4671)"))
 def test_permit_timeout_message_matches_kube_scheduler(tmp_path: Path) -> None:
     r = simulate(tmp_path, scenario([pool("n", {"cpu": "9"})], [gang_wl("big", {"cpu": "1"}, 10)],
                                     duration="90s"))
@@ -913,11 +900,6 @@ def test_summary_without_gpus_prices_or_binds(tmp_path: Path) -> None:
 
 # -------------------------------------------------------------------------------------- suspected bugs
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: sim/cluster.py add_node gives every pool 0 of a resource it does not list, and "
-    "engine._build_cluster adds 'pods' (1 per pod) to every request once any pool lists 'pods'; a "
-    "pool that does not list 'pods' (the kubelet default is 110) then rejects every pod with 'Too many "
-    "pods'"))
 def test_pods_allocatable_on_one_pool_does_not_block_others(tmp_path: Path) -> None:
     r = simulate(tmp_path, scenario([pool("small", {"cpu": "1", "pods": "110"}), pool("other", {"cpu": "8"})],
                                     [wl("w", {"cpu": "2"})]))

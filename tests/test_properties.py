@@ -24,7 +24,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -416,9 +415,6 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-KNOWN_READER_ERROR = "not valid YAML: unacceptable character"
-
-
 def assert_clean_outcome(content: bytes) -> None:
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "fuzzed.yaml"
@@ -429,9 +425,6 @@ def assert_clean_outcome(content: bytes) -> None:
         assert code in (0, 2), (code, err)
         if code == 2:
             lines = err.splitlines()
-            if KNOWN_READER_ERROR in err:
-                # known bug (see test_control_character_is_a_one_line_error): two lines; still exit 2
-                lines = lines[:1]
             assert len(lines) == 1, err
             assert lines[0].startswith(f"error: {p}") or lines[0].startswith(f"error: {p.resolve()}"), err
         else:
@@ -469,11 +462,6 @@ def test_fuzz_baseline_is_valid() -> None:
     assert code == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: models/scenario.py parse_scenario_text: a control character (e.g. a NUL byte) makes PyYAML raise "
-    "ReaderError, which is not a MarkedYAMLError; the fallback prints str(e), a two-line message "
-    "('not valid YAML: unacceptable character #x0000: …\\n  in \"<unicode string>\", position 0') with a "
-    "character offset instead of line and column"))
 def test_control_character_is_a_one_line_error() -> None:
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "s.yaml"

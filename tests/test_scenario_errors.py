@@ -164,20 +164,12 @@ def test_negative_duration(tmp_path: Path) -> None:
                    "durations here must be >= 0")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: models/distributions.py Duration = Annotated[str, …]: an unquoted number (`every: 1`) fails "
-    "pydantic's string check first, so the message is 'Input should be a valid string (fix: write a "
-    "string (quote it))' — quoting it still fails; the fix should say to add a unit (parse_duration's "
-    "own 'has no unit; … such as 1s or 1m' never shows)"))
 def test_duration_without_unit_says_add_a_unit(tmp_path: Path) -> None:
     msg, _ = expect_error(tmp_path, GOOD.replace("every: 1m", "every: 1"))
     assert "no unit" in msg
     assert "1s" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: models/duration.py:31-32: `duration: \"\"` makes parse_duration "
-                   "raise IndexError inside a pydantic validator, which escapes load_scenario: traceback, "
-                   "exit 1 instead of exit 2")
 def test_empty_duration_is_an_input_error(tmp_path: Path) -> None:
     msg, p = expect_error(tmp_path, GOOD.replace("  duration: 1h\n", '  duration: ""\n'))
     assert msg.startswith(f"{p}:6:")
@@ -356,10 +348,6 @@ def test_csv_runtime_missing(tmp_path: Path) -> None:
                    "(fix: point csv at a readable file with that column)")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: sim/engine.py _build_generator checks gang.minCount against the pod count but not "
-    "podSets[].minCount > replicas: the scenario is accepted (exit 0) and the gang can never reach "
-    "quorum (its pods loop reserve → Permit timeout → reject until the end)"))
 def test_pod_set_min_count_above_replicas_is_rejected(tmp_path: Path) -> None:
     text = GOOD.replace("""    template:
       requests: {cpu: "1", memory: 1Gi}
@@ -375,10 +363,6 @@ def test_pod_set_min_count_above_replicas_is_rejected(tmp_path: Path) -> None:
     assert "minCount" in msg
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: sim/scheduler.py Scheduler.__init__ raises ValueError('ClusterState must list the scored "
-    "resources first…') when spec.scheduler.resources names a resource twice (engine._build_cluster "
-    "dedups it in ridx): traceback, exit 1, instead of an input error"))
 def test_duplicate_scored_resource_is_an_input_error(tmp_path: Path) -> None:
     code, _, err, _ = simulate_text(tmp_path, GOOD.replace(
         "  cluster:\n", "  scheduler: {resources: [{name: cpu}, {name: cpu, weight: 2}]}\n  cluster:\n"))

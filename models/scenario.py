@@ -69,7 +69,10 @@ class SchedulerSpec(K8sModel):
     scoring: Literal["LeastAllocated", "MostAllocated"] = "LeastAllocated"
     resources: list[ResourceWeight] = Field(
         default_factory=lambda: [ResourceWeight(name="cpu"), ResourceWeight(name="memory")])
-    percentageOfNodesToScore: int = Field(default=0, ge=0, le=100)
+    percentageOfNodesToScore: int | None = Field(
+        default=None, ge=0, le=100,
+        description="omitted: score every feasible node; 0: kube-scheduler's adaptive sampling; 1-100: that "
+                    "percentage (numFeasibleNodesToFind, at least 100 nodes)")
 
     @model_validator(mode="after")
     def _unique(self) -> SchedulerSpec:

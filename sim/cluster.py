@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from sim.buckets import BucketIndex
 from sim.constraints import HOSTNAME_LABEL
 
 Req = tuple[tuple[int, int], ...]  # ((resource index, milli), ...) of the non-zero requests
@@ -84,6 +85,23 @@ class ClusterState:
         #: bumped whenever nodes appear or disappear (invalidates per-shape node masks)
         self.version = 0
         self._undo: list[tuple[int, Req, int]] | None = None
+        #: the free-capacity bucket index (set by :meth:`enable_buckets`), kept in step with ``free``
+        self.buckets: BucketIndex | None = None
+
+    def enable_buckets(self, scored: list[tuple[int, int]]) -> None:
+        """Keep a :class:`sim.buckets.BucketIndex` for ``scored`` (resource index, weight) resources."""
+        self.buckets = BucketIndex(len(self.resources), scored)
+        for pool in self.pools.values():
+            self.buckets.add_pool(pool.name, self._alloc_vector(pool))
+        for node in self.nodes:
+            if node.ready:
+                self.buckets.add_node(node.idx, node.pool.name, self._key(node.idx))
+
+    def _alloc_vector(self, pool: Pool) -> list[int]:
+        return [pool.alloc.get(res, DEFAULT_MAX_PODS * 1000 if res == "pods" else 0) for res in self.resources]
+
+    def _key(self, idx: int) -> tuple[int, ...]:
+        return tuple(self.free[:, idx].tolist())
 
     @property
     def n(self) -> int:
@@ -91,6 +109,8 @@ class ClusterState:
 
     def add_pool(self, pool: Pool) -> None:
         self.pools[pool.name] = pool
+        if self.buckets is not None:
+            self.buckets.add_pool(pool.name, self._alloc_vector(pool))
 
     def _grow(self) -> None:
         cap = self.ready.shape[0] * 2
@@ -111,8 +131,7 @@ class ClusterState:
         node = Node(idx, name, pool)
         self.nodes.append(node)
         pool.nodes.append(idx)
-        for r, res in enumerate(self.resources):
-            milli = pool.alloc.get(res, DEFAULT_MAX_PODS * 1000 if res == "pods" else 0)
+        for r, milli in enumerate(self._alloc_vector(pool)):
             self.alloc[r, idx] = milli
             self.free[r, idx] = milli
             if milli > 0:
@@ -124,6 +143,8 @@ class ClusterState:
         node.ready = True
         node.ready_at = now
         self.version += 1
+        if self.buckets is not None:
+            self.buckets.add_node(idx, pool.name, self._key(idx))
         return node
 
     def remove_node(self, idx: int) -> None:
@@ -135,6 +156,8 @@ class ClusterState:
         self.valid[:, idx] = 0
         self.safe_alloc[:, idx] = 1
         self.alloc_zero = [True] * len(self.resources)
+        if self.buckets is not None:
+            self.buckets.remove_node(idx)
         self.version += 1
 
     # ------------------------------------------------------------------ reservations
@@ -147,6 +170,8 @@ class ClusterState:
         free = self.free
         for r, q in req:
             free[r, idx] -= q
+        if self.buckets is not None:
+            self.buckets.move(idx, tuple(free[:, idx].tolist()))
         if self._undo is not None:
             self._undo.append((idx, req, 1))
 
@@ -154,6 +179,8 @@ class ClusterState:
         free = self.free
         for r, q in req:
             free[r, idx] += q
+        if self.buckets is not None:
+            self.buckets.move(idx, tuple(free[:, idx].tolist()))
         if self._undo is not None:
             self._undo.append((idx, req, -1))
 
@@ -175,3 +202,5 @@ class ClusterState:
         for idx, req, sign in reversed(undo):
             for r, q in req:
                 free[r, idx] += q * sign
+            if self.buckets is not None:
+                self.buckets.move(idx, tuple(free[:, idx].tolist()))

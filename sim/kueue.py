@@ -263,7 +263,7 @@ class _Quota:
 
 
 class _ClusterQueue:
-    __slots__ = ("borrow_policy", "borrow_threshold", "cohort", "epoch", "group_of", "groups", "heaps", "name",
+    __slots__ = ("borrow_policy", "borrow_threshold", "cohort", "epoch", "group_of", "groups", "heaps", "idle", "name",
                  "parked_shapes", "plog", "plog_limit", "preemptor", "preference", "quotas", "reclaim_policy", "strict",
                  "usage", "when_can_borrow", "when_can_preempt", "within_policy", "workloads")
 
@@ -303,6 +303,9 @@ class _ClusterQueue:
         self.plog: dict[int, list[tuple[int, tuple[int, float, str] | None, str, int]]] = {}
         self.plog_limit: dict[int, int] = {}  # plog length that triggers pruning
         self.epoch = 0
+        # the last pop found no head and nothing was queued, unqueued, parked or released since: the next
+        # pop finds none either, and parks nothing new
+        self.idle = False
         # the workload waiting for its preemptions to complete; under BestEffortFIFO it sticks at the
         # head until admitted or found unschedulable (Kueue's preemptorWorkload, kueue#6929 / #7101)
         self.preemptor: str | None = None
@@ -425,8 +428,16 @@ def _flavor_mismatch(ps: PodSetRequest, flavor: _Flavor) -> str | None:
     return None
 
 
+_FMT: dict[tuple[str, int], str] = {}
+
+
 def _fmt(resource: str, milli: int) -> str:
-    return format_resources({resource: milli})[resource]
+    s = _FMT.get((resource, milli))
+    if s is None:
+        if len(_FMT) > 100_000:
+            _FMT.clear()
+        s = _FMT[(resource, milli)] = format_resources({resource: milli})[resource]
+    return s
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -447,6 +458,15 @@ class KueueCore:
         for c in self._cqs.values():
             if c.cohort:
                 self._cohorts.setdefault(c.cohort, []).append(c)
+        # per cohort and flavor-resource: Σ lendable nominal quota, Σ usage above guaranteed quota
+        self._c_quota: dict[str, dict[FR, int]] = {}
+        self._c_used: dict[str, dict[FR, int]] = {}
+        for name, members in self._cohorts.items():
+            cq_quota = self._c_quota[name] = {}
+            self._c_used[name] = {}
+            for m in members:
+                for fr, q in m.quotas.items():
+                    cq_quota[fr] = cq_quota.get(fr, 0) + q.nominal - q.guaranteed
         self._lqs = {lq.key: lq.spec.cluster_queue for lq in local_queues}
         self._wfpr = wait_for_pods_ready if wait_for_pods_ready is not None else WaitForPodsReady()
         self._wls: dict[str, _Workload] = {}
@@ -454,6 +474,8 @@ class KueueCore:
         self._backoff: dict[str, _Workload] = {}  # evicted, waiting for requeue_at
         self._stamp = 0  # orders enqueues and parking pops
         self._unready: set[str] = set()  # admitted, not yet PodsReady
+        # the last preemption search of the flavor assignment under way: (usage, need, targets)
+        self._last_targets: tuple[dict[FR, int], set[FR], list[tuple[_Workload, str]]] | None = None
 
     @classmethod
     def from_section(cls, section: KueueSection) -> KueueCore:
@@ -466,15 +488,12 @@ class KueueCore:
         return self._cohorts.get(cq.cohort) if cq.cohort else None
 
     def _cohort_lendable(self, members: list[_ClusterQueue], fr: FR) -> tuple[int, int]:
-        """(quota the cohort holds, what of it is used): Σ lendable nominal, Σ usage above guaranteed."""
-        quota = used = 0
-        for m in members:
-            q = m.quotas.get(fr)
-            g = q.guaranteed if q else 0
-            if q:
-                quota += q.nominal - g
-            used += max(0, m.usage.get(fr, 0) - g)
-        return quota, used
+        """(quota the cohort holds, what of it is used): Σ lendable nominal, Σ usage above guaranteed.
+
+        Both sums are kept up to date per cohort (the quota at construction, the usage by ``_add_usage``).
+        """
+        cohort = members[0].cohort or ""
+        return self._c_quota[cohort].get(fr, 0), self._c_used[cohort].get(fr, 0)
 
     def _available(self, cq: _ClusterQueue, fr: FR) -> int:
         q = cq.quotas.get(fr)
@@ -510,8 +529,21 @@ class KueueCore:
         return cq.usage.get(fr, 0) + val > (q.nominal if q else 0)
 
     def _add_usage(self, cq: _ClusterQueue, usage: Mapping[FR, int], sign: int = 1) -> None:
+        cu = cq.usage
+        if not cq.cohort:
+            for fr, v in usage.items():
+                cu[fr] = cu.get(fr, 0) + sign * v
+            return
+        c_used = self._c_used[cq.cohort]
+        quotas = cq.quotas
         for fr, v in usage.items():
-            cq.usage[fr] = cq.usage.get(fr, 0) + sign * v
+            old = cu.get(fr, 0)
+            new = cu[fr] = old + sign * v
+            q = quotas.get(fr)
+            g = q.guaranteed if q else 0
+            d = max(0, new - g) - max(0, old - g)
+            if d:
+                c_used[fr] = c_used.get(fr, 0) + d
 
     # -- public API --------------------------------------------------------------------------------------
 
@@ -543,6 +575,8 @@ class KueueCore:
         result = CycleResult()
         heads: list[_Workload] = []
         for cq in self._cqs.values():
+            if cq.idle:
+                continue
             head = self._pop_head(cq)
             if head is not None:
                 heads.append(head)
@@ -592,6 +626,7 @@ class KueueCore:
             self._add_usage(cq, a.usage)
             held.append((cq, a.usage))
             cq.preemptor = w.wl.key
+            cq.idle = False
             n = len(a.targets)
             msg = f"Pending the preemption of {n} workload(s)"
             result.pending.append(Pending(w.wl.key, cq.name, "WaitingForPreemptedWorkloads", msg))
@@ -611,6 +646,7 @@ class KueueCore:
             # SchedulingEquivalenceHashing (on by default since Kueue 0.18): every queued workload of the
             # same shape would fail the same way; they are parked as they reach the head
             cq.parked_shapes[w.shape] = w.message
+            cq.idle = False
         for scope in sorted(released):
             self._requeue_inadmissible(scope)
         return result
@@ -756,6 +792,7 @@ class KueueCore:
         if heap is None:
             heap = cq.heaps[w.shape] = []
         heapq.heappush(heap, (w.sk, w.qseq, w))
+        cq.idle = False
 
     def _unqueue(self, cq: _ClusterQueue, w: _Workload) -> None:
         """Take a queued workload out of its queue, keeping the message its last parking gave it."""
@@ -763,6 +800,7 @@ class KueueCore:
         if msg is not None:
             w.message = msg
         w.qseq = -1
+        cq.idle = False
         heap = cq.heaps.get(w.shape)
         if heap is not None:
             while heap and heap[0][1] != heap[0][2].qseq:
@@ -793,6 +831,8 @@ class KueueCore:
 
     def _pop_head(self, cq: _ClusterQueue) -> _Workload | None:
         """Kueue's queue head: workloads of parked shapes that come before it are parked (lazily)."""
+        if cq.idle:
+            return None
         strict = cq.strict
         if cq.preemptor is not None and not strict:
             p = self._wls.get(cq.preemptor)
@@ -835,6 +875,7 @@ class KueueCore:
                         recs[:] = [r for r in recs if r[0] > oldest]
                         cq.plog_limit[shape] = 2 * (len(recs) + len(sheap)) + 64
         if best is None:
+            cq.idle = True
             return None
         w = best[2]
         self._unqueue(cq, w)
@@ -856,6 +897,7 @@ class KueueCore:
             if cq.parked_shapes:
                 cq.parked_shapes = {}
                 cq.epoch += 1
+                cq.idle = False
 
     def _promote_backoffs(self, now: float) -> None:
         if not self._backoff:
@@ -953,6 +995,7 @@ class KueueCore:
 
     def _assign(self, w: _Workload, now: float) -> _Assignment:
         cq = self._cqs[w.cq or ""]
+        self._last_targets = None
         a = _Assignment()
         worst = (_FIT, 0)
         max_borrow = 0
@@ -1026,7 +1069,11 @@ class KueueCore:
             a.flavors[ps.name] = ps_flavors
         a.mode, a.borrow = worst[0], max_borrow
         if a.mode != _FIT:
-            a.targets = self._targets(cq, w, a.usage, a.need_preemption)
+            last = self._last_targets
+            if last is not None and last[0] == a.usage and last[1] == a.need_preemption:
+                a.targets = list(last[2])  # the same question, asked of the same state, by _fits_quota
+            else:
+                a.targets = self._targets(cq, w, a.usage, a.need_preemption)
             a.reason = "WaitingForQuota" if not a.targets else "Preempting"
             a.message = reasons[0] if reasons else ""
         return a
@@ -1061,6 +1108,7 @@ class KueueCore:
         can_preempt_borrowing = cq.borrow_policy != "Never"
         if q.nominal >= val or may_reclaim or can_preempt_borrowing:
             targets = self._targets(cq, w, {fr: val}, {fr})
+            self._last_targets = ({fr: val}, {fr}, targets)
             if not targets:
                 return _NO_CANDIDATES, borrow, msg
             vcqs = [self._cqs[t.cq or ""] for t, _ in targets]
@@ -1084,22 +1132,37 @@ class KueueCore:
             return pp > cp or (pp == cp and preemptor.order_ts < cand.order_ts)
         return policy == "Any"
 
+    @staticmethod
+    def _candidates(policy: str, w: _Workload, workloads: Iterable[_Workload], need: set[FR]) -> list[_Workload]:
+        """The admitted ``workloads`` using a resource in ``need`` that ``policy`` lets ``w`` preempt."""
+        pp = w.wl.priority
+        if policy == "LowerPriority":
+            return [c for c in workloads if c.wl.priority < pp and not need.isdisjoint(c.total_usage)]
+        if policy == "LowerOrNewerEqualPriority":
+            ts = w.order_ts
+            return [c for c in workloads if (c.wl.priority < pp or (c.wl.priority == pp and ts < c.order_ts))
+                    and not need.isdisjoint(c.total_usage)]
+        if policy == "Any":
+            return [c for c in workloads if not need.isdisjoint(c.total_usage)]
+        return []
+
     def _within_nominal(self, cq: _ClusterQueue, frs: Iterable[FR]) -> bool:
-        return all(cq.usage.get(fr, 0) <= (cq.quotas[fr].nominal if fr in cq.quotas else 0) for fr in frs)
+        usage, quotas = cq.usage, cq.quotas
+        for fr in frs:
+            q = quotas.get(fr)
+            if usage.get(fr, 0) > (q.nominal if q is not None else 0):
+                return False
+        return True
 
     def _targets(self, cq: _ClusterQueue, w: _Workload, usage: Mapping[FR, int],
                  need: set[FR]) -> list[tuple[_Workload, str]]:
         """The minimal greedy set of admitted workloads to evict so ``usage`` fits in ``cq``."""
-        def uses(c: _Workload) -> bool:
-            return any(fr in need for fr in c.total_usage)
-
         def order(c: _Workload) -> tuple[int, float, str]:
             return (c.wl.priority, -c.admitted_at, c.wl.key)
 
         same: list[tuple[_Workload, str]] = []
         if cq.within_policy != "Never":
-            cands = [c for _, c in sorted(cq.workloads.items())
-                     if uses(c) and self._satisfies(cq.within_policy, w, c)]
+            cands = self._candidates(cq.within_policy, w, cq.workloads.values(), need)
             same = [(c, "InClusterQueue") for c in sorted(cands, key=order)]
         hierarchy: list[tuple[_Workload, str]] = []
         priority: list[tuple[_Workload, str]] = []
@@ -1111,11 +1174,10 @@ class KueueCore:
             hier_c: list[_Workload] = []
             prio_c: list[tuple[_Workload, str]] = []
             for m in members:
-                if m is cq or self._within_nominal(m, need):
+                if m is cq or not m.workloads or self._within_nominal(m, need):
                     continue
-                for _, c in sorted(m.workloads.items()):
-                    if not uses(c) or not self._satisfies(cq.reclaim_policy, w, c):
-                        continue
+                # the order key below ends with the (unique) key: no need to go through them sorted
+                for c in self._candidates(cq.reclaim_policy, w, m.workloads.values(), need):
                     if advantage:
                         hier_c.append(c)
                         continue

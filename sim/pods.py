@@ -29,6 +29,7 @@ class PodShape:
         "node_selector",
         "per_node",
         "pool_reason",
+        "pools",
         "req",
         "reqcol",
         "reqvec",
@@ -52,6 +53,8 @@ class PodShape:
         self.segs: list[tuple[int, int]] = []
         #: kube-scheduler's nextStartNodeIndex, per shape
         self.next_start = 0
+        #: the node pools this shape may use (taints, selectors, affinity), refreshed with ``mask``
+        self.pools: list[str] = []
         self.eligible = 0
         self.tolerations = tolerations
         self.node_selector = node_selector
@@ -84,9 +87,11 @@ class PodShape:
                 for i in range(n):
                     m[i] = cluster.ready[i] and self.reason_for(cluster, i) is None
             else:
+                self.pools = []
                 for pool in cluster.pools.values():
                     if pool.nodes and self.reason_for(cluster, pool.nodes[0]) is None:
                         m[pool.nodes] = True
+                        self.pools.append(pool.name)
                 m &= cluster.ready[:n]
             self.mask = m
             self.mask_version = cluster.version

@@ -39,6 +39,8 @@ from models.duration import go_duration
 from sim.cluster import ClusterState
 from sim.pods import GangGroup, PodShape, SimPod
 
+#: beyond this many buckets per pod, a vector scan over nodes is cheaper than walking buckets
+BUCKET_SCAN_LIMIT = 48
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
 COSCHEDULING_REJECT_PERCENTAGE = 10
@@ -75,7 +77,7 @@ def num_feasible_nodes_to_find(n: int, percentage: int) -> int:
 
 class Scheduler:
     def __init__(self, host: Host, cluster: ClusterState, scoring: str,
-                 score_resources: list[tuple[str, int]], percentage_of_nodes_to_score: int = 0) -> None:
+                 score_resources: list[tuple[str, int]], percentage_of_nodes_to_score: int | None = None) -> None:
         self.host = host
         self.cluster = cluster
         self.most_allocated = scoring == "MostAllocated"
@@ -94,6 +96,8 @@ class Scheduler:
         self._wtotal = max(1, sum(w for _, w in self.score_resources))
         self._zero_version = -1
         self._zero = False
+        if self.pct is None:
+            cluster.enable_buckets(self.score_resources)
 
     # ------------------------------------------------------------------ queue
 
@@ -279,11 +283,12 @@ class Scheduler:
     def find_node(self, shape: PodShape) -> int:
         """Filter then score: the best feasible node, or -1.
 
-        Like kube-scheduler, filtering starts at ``next_start`` and stops once
-        ``numFeasibleNodesToFind`` feasible nodes are found; only those are scored, and the next cycle
-        starts after the last node examined. Nodes are examined as contiguous slices of the shape's
-        eligible nodes (node pools are contiguous), so filtering and scoring are a few vector
-        operations per slice, whatever the number of resources.
+        By default every feasible node is scored (kube-scheduler with ``percentageOfNodesToScore:
+        100``; ties go to the lowest node index): through the bucket index when the shape's pools hold
+        few distinct free vectors, else by a vector scan over the shape's eligible nodes — both give
+        the same answer. With an explicit ``percentageOfNodesToScore`` it samples like kube-scheduler:
+        filtering starts at ``next_start`` and stops once ``numFeasibleNodesToFind`` feasible nodes are
+        found; only those are scored, and the next search starts after the last node examined.
         """
         cluster = self.cluster
         n = cluster.n
@@ -292,7 +297,13 @@ class Scheduler:
         segs = shape.segments(cluster)
         if not segs:
             return -1
-        need = num_feasible_nodes_to_find(n, self.pct)
+        buckets = cluster.buckets
+        if buckets is not None and not shape.per_node:
+            pools = [buckets.pools[name] for name in shape.pools]
+            found = buckets.best(pools, shape.req, shape.reqvec, self.most_allocated, BUCKET_SCAN_LIMIT)
+            if found is not None:
+                return found
+        need = n if self.pct is None else num_feasible_nodes_to_find(n, self.pct)
         sampling = need < shape.eligible
         free = cluster.free
         reqcol = shape.reqcol

@@ -360,6 +360,7 @@ class Simulation:
             kind = "PodGroup" if gang.policy == "coscheduling" else "Workload"
             self.emit(now, "WorkloadCreated", kind, inst.name, w.namespace, group=inst.key, data={
                 "policy": gang.policy, "minCount": min_count, "pods": total, "priority": w.priority,
+                "workload": w.name,
                 "timeoutSeconds": timeout,
                 "podSets": [{"name": ps.name or "main", "count": ps.replicas,
                              **({"minCount": ps.min_count} if ps.min_count else {}),

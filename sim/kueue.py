@@ -475,6 +475,8 @@ class KueueCore:
         self._stamp = 0  # orders enqueues and parking pops
         self._unready: set[str] = set()  # admitted, not yet PodsReady
         # the last preemption search of the flavor assignment under way: (usage, need, targets)
+        self._plans: dict[tuple[str, int], list[tuple[str, list[tuple[
+            dict[str, int] | None, list[tuple[str, str | None]]]]]]] = {}
         self._last_targets: tuple[dict[FR, int], set[FR], list[tuple[_Workload, str]]] | None = None
 
     @classmethod
@@ -1000,33 +1002,23 @@ class KueueCore:
         worst = (_FIT, 0)
         max_borrow = 0
         reasons: list[str] = []
-        for ps in w.wl.pod_sets:
-            total = {r: v * ps.count for r, v in sorted(ps.requests.items()) if v > 0}
+        plan = self._plans.get((cq.name, w.shape))
+        if plan is None:
+            plan = self._plans[(cq.name, w.shape)] = self._plan(cq, w)
+        for ps_name, steps in plan:
             ps_flavors: dict[str, str] = {}
-            done: set[str] = set()
-            for res in total:
-                if res in done:
-                    continue
-                gi = cq.group_for(res)
-                if gi is None:
+            for group_req, flavor_list in steps:
+                if group_req is None:
                     a.mode, a.reason = _NO_FIT, "NoMatchingFlavor"
-                    a.message = (f"couldn't assign flavors to pod set {ps.name}: "
-                                 f"resource {res} unavailable in ClusterQueue")
+                    a.message = (f"couldn't assign flavors to pod set {ps_name}: "
+                                 f"resource {flavor_list[0][0]} unavailable in ClusterQueue")
                     return a
-                covered, flavor_names = cq.groups[gi]
-                group_req = {r: v for r, v in total.items() if r in covered}
-                done.update(group_req)
                 best: tuple[int, int] = (_NO_FIT, 1 << 30)
                 best_flavor: str | None = None
                 best_modes: dict[str, int] = {}
                 group_reasons: list[str] = []
-                for fname in flavor_names:
-                    flavor = self._flavors.get(fname)
-                    if flavor is None:
-                        group_reasons.append(f"flavor {fname} not found")
-                        continue
-                    why = _flavor_mismatch(ps, flavor)
-                    if why:
+                for fname, why in flavor_list:
+                    if why is not None:
                         group_reasons.append(why)
                         continue
                     rep = (_FIT, 0)
@@ -1051,12 +1043,12 @@ class KueueCore:
                     a.mode = _NO_FIT
                     any_quota = any("quota" in m for m in group_reasons)
                     a.reason = "WaitingForQuota" if any_quota else "NoMatchingFlavor"
-                    a.message = (f"couldn't assign flavors to pod set {ps.name}: "
+                    a.message = (f"couldn't assign flavors to pod set {ps_name}: "
                                  + ", ".join(group_reasons))
                     return a
                 if best[0] != _FIT and not reasons:
                     joined = ", ".join(group_reasons)
-                    reasons.append(f"couldn't assign flavors to pod set {ps.name}: {joined}")
+                    reasons.append(f"couldn't assign flavors to pod set {ps_name}: {joined}")
                 for r, v in group_req.items():
                     ps_flavors[r] = best_flavor
                     fr = (best_flavor, r)
@@ -1066,7 +1058,7 @@ class KueueCore:
                 max_borrow = max(max_borrow, best[1])
                 if self._prefer(cq, worst, best):
                     worst = best
-            a.flavors[ps.name] = ps_flavors
+            a.flavors[ps_name] = ps_flavors
         a.mode, a.borrow = worst[0], max_borrow
         if a.mode != _FIT:
             last = self._last_targets
@@ -1077,6 +1069,37 @@ class KueueCore:
             a.reason = "WaitingForQuota" if not a.targets else "Preempting"
             a.message = reasons[0] if reasons else ""
         return a
+
+    def _plan(self, cq: _ClusterQueue, w: _Workload) -> list[tuple[str, list[tuple[
+            dict[str, int] | None, list[tuple[str, str | None]]]]]]:
+        """What the flavor assignment of ``w``'s shape in ``cq`` does not owe to the quota state: per pod set,
+        per resource group, the group's requests and the flavors to try, each with why it is skipped (or
+        None); a resource no group covers ends the steps with ``(None, [(resource, None)])``."""
+        plan: list[tuple[str, list[tuple[dict[str, int] | None, list[tuple[str, str | None]]]]]] = []
+        for ps in w.wl.pod_sets:
+            total = {r: v * ps.count for r, v in sorted(ps.requests.items()) if v > 0}
+            steps: list[tuple[dict[str, int] | None, list[tuple[str, str | None]]]] = []
+            done: set[str] = set()
+            for res in total:
+                if res in done:
+                    continue
+                gi = cq.group_for(res)
+                if gi is None:
+                    steps.append((None, [(res, None)]))
+                    break
+                covered, flavor_names = cq.groups[gi]
+                group_req = {r: v for r, v in total.items() if r in covered}
+                done.update(group_req)
+                flavor_list: list[tuple[str, str | None]] = []
+                for fname in flavor_names:
+                    flavor = self._flavors.get(fname)
+                    flavor_list.append((fname, f"flavor {fname} not found" if flavor is None
+                                        else _flavor_mismatch(ps, flavor) or None))
+                steps.append((group_req, flavor_list))
+            plan.append((ps.name, steps))
+            if steps and steps[-1][0] is None:
+                break
+        return plan
 
     def _stop_search(self, cq: _ClusterQueue, rep: tuple[int, int]) -> bool:
         """Stop the flavor search at this flavor? (the negation of Kueue's ``shouldTryNextFlavor``)"""

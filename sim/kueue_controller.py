@@ -94,7 +94,7 @@ class KueueController:
         total = sum(ps.replicas for ps in inst.gen.pod_sets)
         min_count = sum(ps.min_count or ps.replicas for ps in inst.gen.pod_sets)
         data: dict[str, Any] = {"policy": "kueue", "queue": queue, "minCount": min_count, "pods": total,
-                                "priority": spec.priority,
+                                "priority": spec.priority, "workload": spec.name,
                                 "podSets": [{"name": ps.name or "main", "count": ps.replicas,
                                              **({"minCount": ps.min_count} if ps.min_count else {}),
                                              "requests": format_resources(ps.requests)}

@@ -702,7 +702,7 @@ def test_gang_fits_and_binds_together(tmp_path: Path) -> None:
     wc = r.one("WorkloadCreated")
     assert (wc.kind, wc.namespace, wc.name, wc.group, wc.t) == ("PodGroup", "default", "train-0",
                                                                 "default/train-0", 0.0)
-    assert wc.data == {"policy": "coscheduling", "minCount": 3, "pods": 3, "priority": 0,
+    assert wc.data == {"policy": "coscheduling", "minCount": 3, "pods": 3, "priority": 0, "workload": "train",
                        "timeoutSeconds": 60.0, "podSets": [{"name": "main", "count": 3,
                                                             "requests": {"cpu": "2"}}]}
     names = ["train-0-0", "train-0-1", "train-0-2"]

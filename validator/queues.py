@@ -45,6 +45,7 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 @dataclass(slots=True)
 class _Wl:
     created: float | None = None
+    cls: str | None = None  # the workload class: WorkloadCreated data.workload (the generator / Job name)
     cq: str | None = None
     lq: str | None = None
     first_admitted: float | None = None
@@ -131,6 +132,7 @@ def queue_summary(events: Sequence[Event]) -> dict[str, Any]:
                 continue
             w = wls.setdefault(k, _Wl())
             w.created = t
+            w.cls = str(d["workload"]) if d.get("workload") else None
             w.lq = f"{ev.namespace}/{d['queue']}" if d.get("queue") and ev.namespace else d.get("queue")
             w.cq = d.get("clusterQueue") or (lq_to_cq.get(w.lq) if w.lq else None)
             for q in queues_of(w):
@@ -241,9 +243,23 @@ def queue_summary(events: Sequence[Event]) -> dict[str, Any]:
             }
         d["usage"] = usage
         out_cq[name] = d
+    classes: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
+    for w in wls.values():
+        if w.cls is None:
+            continue
+        counts[w.cls] = counts.get(w.cls, 0) + 1
+        waits = classes.setdefault(w.cls, [])
+        if w.first_admitted is not None and w.created is not None:
+            waits.append(w.first_admitted - w.created)
+    by_class = {c: {"workloads": counts[c], "admitted": len(v),
+                    "meanTimeToAdmission": sum(v) / len(v) if v else None,
+                    "p50": percentile(v, 0.5), "p95": percentile(v, 0.95), "max": max(v) if v else None}
+                for c, v in sorted(classes.items())}
     return {
         "percentileMethod": "linear",
         "window": {"start": start, "end": end},
         "clusterQueues": out_cq,
         "localQueues": {name: common(lqs[name]) for name in sorted(lqs)},
+        "workloadClasses": by_class,
     }

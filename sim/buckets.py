@@ -34,13 +34,16 @@ class Bucket:
 class PoolIndex:
     """Buckets of one node pool."""
 
-    __slots__ = ("alloc", "buckets", "nlive", "order", "scored", "wsum")
+    __slots__ = ("alloc", "buckets", "nlive", "order", "qpart", "scored", "w100", "wsum")
 
     def __init__(self, alloc: Sequence[int], scored: Sequence[tuple[int, int]]) -> None:
         self.alloc = tuple(alloc)
         #: the scored resources this pool has (allocatable > 0): (resource index, weight)
         self.scored = [(r, w) for r, w in scored if alloc[r] > 0]
         self.wsum = max(1, sum(w for _, w in self.scored))
+        self.w100 = sum(w * 100 for _, w in self.scored)
+        #: per request vector: Σ w·q·100/alloc (the MostAllocated bound's pod part), cached
+        self.qpart: dict[tuple[int, ...], float] = {}
         self.buckets: dict[tuple[int, ...], Bucket] = {}
         #: (potential, key) sorted ascending; may hold keys of emptied buckets (skipped, then purged)
         self.order: list[tuple[float, tuple[int, ...]]] = []
@@ -155,8 +158,11 @@ class BucketIndex:
             wsum = p.wsum
             if most_allocated:
                 # the fullest buckets first; bound = Σ w·(alloc − free + q)·100/alloc / wsum
-                w100 = sum(w * 100 for _, w in scored)
-                qpart = sum(w * reqvec[r] * 100 / a[r] for r, w in scored)
+                w100 = p.w100
+                qkey = tuple(reqvec)
+                qpart = p.qpart.get(qkey, -1.0)
+                if qpart < 0:
+                    qpart = p.qpart[qkey] = sum(w * reqvec[r] * 100 / a[r] for r, w in scored)
                 it = iter(order)
             else:
                 w100 = 0

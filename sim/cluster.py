@@ -81,6 +81,8 @@ class ClusterState:
         #: per resource: does any node have zero allocatable of it (scores must skip it there)
         self.alloc_zero = [False] * nres
         self.nodes: list[Node] = []
+        #: the same free capacity as ``free``, per node as a Python list (the hot loops read it)
+        self.pyfree: list[list[int]] = []
         self.pools: dict[str, Pool] = {}
         #: bumped whenever nodes appear or disappear (invalidates per-shape node masks)
         self.version = 0
@@ -101,7 +103,7 @@ class ClusterState:
         return [pool.alloc.get(res, DEFAULT_MAX_PODS * 1000 if res == "pods" else 0) for res in self.resources]
 
     def _key(self, idx: int) -> tuple[int, ...]:
-        return tuple(self.free[:, idx].tolist())
+        return tuple(self.pyfree[idx])
 
     @property
     def n(self) -> int:
@@ -131,7 +133,9 @@ class ClusterState:
         node = Node(idx, name, pool)
         self.nodes.append(node)
         pool.nodes.append(idx)
-        for r, milli in enumerate(self._alloc_vector(pool)):
+        vec = self._alloc_vector(pool)
+        self.pyfree.append(list(vec))
+        for r, milli in enumerate(vec):
             self.alloc[r, idx] = milli
             self.free[r, idx] = milli
             if milli > 0:
@@ -153,6 +157,7 @@ class ClusterState:
         self.ready[idx] = False
         self.alloc[:, idx] = 0
         self.free[:, idx] = 0
+        self.pyfree[idx] = [0] * len(self.resources)
         self.valid[:, idx] = 0
         self.safe_alloc[:, idx] = 1
         self.alloc_zero = [True] * len(self.resources)
@@ -168,19 +173,23 @@ class ClusterState:
 
     def reserve(self, idx: int, req: Req) -> None:
         free = self.free
+        row = self.pyfree[idx]
         for r, q in req:
             free[r, idx] -= q
+            row[r] -= q
         if self.buckets is not None:
-            self.buckets.move(idx, tuple(free[:, idx].tolist()))
+            self.buckets.move(idx, tuple(row))
         if self._undo is not None:
             self._undo.append((idx, req, 1))
 
     def release(self, idx: int, req: Req) -> None:
         free = self.free
+        row = self.pyfree[idx]
         for r, q in req:
             free[r, idx] += q
+            row[r] += q
         if self.buckets is not None:
-            self.buckets.move(idx, tuple(free[:, idx].tolist()))
+            self.buckets.move(idx, tuple(row))
         if self._undo is not None:
             self._undo.append((idx, req, -1))
 
@@ -200,7 +209,9 @@ class ClusterState:
             raise RuntimeError("ClusterState is not forked")
         free = self.free
         for idx, req, sign in reversed(undo):
+            row = self.pyfree[idx]
             for r, q in req:
                 free[r, idx] += q * sign
+                row[r] += q * sign
             if self.buckets is not None:
-                self.buckets.move(idx, tuple(free[:, idx].tolist()))
+                self.buckets.move(idx, tuple(row))

@@ -340,7 +340,7 @@ class Simulation:
         now = self.env.now
         inst = Instance(g, f"{w.name}-{i}", w.namespace)
         gang = w.gang
-        total = sum(ps.replicas for ps in g.pod_sets)
+        total = g.total_pods
         if self.kueue is not None and (w.queue or (gang is not None and gang.policy == "kueue")):
             inst.kueue = True
             inst.group = inst.key

@@ -263,9 +263,10 @@ class _Quota:
 
 
 class _ClusterQueue:
-    __slots__ = ("borrow_policy", "borrow_threshold", "cohort", "epoch", "group_of", "groups", "heaps", "idle", "name",
-                 "parked_shapes", "plog", "plog_limit", "preemptor", "preference", "quotas", "reclaim_policy", "strict",
-                 "usage", "when_can_borrow", "when_can_preempt", "within_policy", "workloads")
+    __slots__ = ("borrow_policy", "borrow_threshold", "c_quota", "c_used", "cohort", "epoch", "group_of",
+                 "groups", "heaps", "idle", "name", "parked_shapes", "plog", "plog_limit", "preemptor",
+                 "preference", "quotas", "reclaim_policy", "strict", "usage", "when_can_borrow",
+                 "when_can_preempt", "within_policy", "workloads")
 
     def __init__(self, cq: ClusterQueue) -> None:
         spec = cq.spec
@@ -289,6 +290,9 @@ class _ClusterQueue:
                     self.quotas[(fq.name, rq.name)] = _Quota(
                         rq.nominal_milli, rq.borrowing_limit_milli, rq.lending_limit_milli)
         self.usage: dict[FR, int] = {}
+        # its cohort's Σ lendable quota / Σ usage above guaranteed (KueueCore keeps them), None alone
+        self.c_quota: dict[FR, int] | None = None
+        self.c_used: dict[FR, int] | None = None
         self.workloads: dict[str, _Workload] = {}  # admitted
         self.group_of: dict[str, int] = {}
         for i, (covered, _) in enumerate(self.groups):
@@ -467,6 +471,8 @@ class KueueCore:
             for m in members:
                 for fr, q in m.quotas.items():
                     cq_quota[fr] = cq_quota.get(fr, 0) + q.nominal - q.guaranteed
+            for m in members:
+                m.c_quota, m.c_used = cq_quota, self._c_used[name]
         self._lqs = {lq.key: lq.spec.cluster_queue for lq in local_queues}
         self._wfpr = wait_for_pods_ready if wait_for_pods_ready is not None else WaitForPodsReady()
         self._wls: dict[str, _Workload] = {}
@@ -502,11 +508,9 @@ class KueueCore:
         if q is None:
             return 0
         u = cq.usage.get(fr, 0)
-        members = self._cohort_of(cq)
-        if members is None:
+        if cq.c_used is None or cq.c_quota is None:
             return q.nominal - u
-        c_quota, c_used = self._cohort_lendable(members, fr)
-        parent = c_quota - c_used
+        parent = cq.c_quota.get(fr, 0) - cq.c_used.get(fr, 0)
         if q.borrowing_limit is not None:
             stored = q.nominal - q.guaranteed
             used_in_parent = max(0, u - q.guaranteed)
@@ -1112,21 +1116,41 @@ class KueueCore:
 
     def _fits_quota(self, cq: _ClusterQueue, w: _Workload, fr: FR, val: int, before: int,
                     request: int) -> tuple[int, int, str | None]:
-        """(mode, borrowing level, reason) for ``val`` of ``fr`` (this podset plus earlier ones)."""
+        """(mode, borrowing level, reason) for ``val`` of ``fr`` (this podset plus earlier ones).
+
+        ``_potential``, ``_borrowing_with`` and ``_available`` are inlined here: this is the hot path.
+        """
         f, r = fr
-        potential = self._potential(cq, fr)
+        q = cq.quotas.get(fr)
+        c_used, c_quota = cq.c_used, cq.c_quota
+        in_cohort = c_used is not None
+        if q is None:
+            potential = 0
+        elif c_used is None or c_quota is None:
+            potential = q.nominal
+        else:
+            potential = q.guaranteed + c_quota.get(fr, 0)
+            if q.borrowing_limit is not None:
+                potential = min(q.nominal + q.borrowing_limit, potential)
         if val > potential:
             return _NO_FIT, 0, (f"insufficient quota for {r} in flavor {f}, previously considered podsets "
                                 f"requests ({_fmt(r, before)}) + current podset request ({_fmt(r, request)}) "
                                 f"> maximum capacity ({_fmt(r, potential)})")
-        in_cohort = self._cohort_of(cq) is not None
-        borrowing = self._borrowing_with(cq, fr, val)
+        u = cq.usage.get(fr, 0)
+        if q is None:  # val <= 0: fits in nothing
+            return _FIT, 1 if u + val > 0 and in_cohort else 0, None
+        borrowing = u + val > q.nominal
         borrow = 1 if borrowing and in_cohort else 0
-        available = self._available(cq, fr)
+        if c_used is None or c_quota is None:
+            available = q.nominal - u
+        else:
+            parent = c_quota.get(fr, 0) - c_used.get(fr, 0)
+            if q.borrowing_limit is not None:
+                parent = min(q.nominal - q.guaranteed - max(0, u - q.guaranteed) + q.borrowing_limit, parent)
+            available = max(0, q.guaranteed - u) + parent
         if val <= available:
             return _FIT, borrow, None
         msg = f"insufficient unused quota for {r} in flavor {f}, {_fmt(r, val - available)} more needed"
-        q = cq.quotas[fr]
         may_reclaim = in_cohort and not borrowing
         can_preempt_borrowing = cq.borrow_policy != "Never"
         if q.nominal >= val or may_reclaim or can_preempt_borrowing:
@@ -1156,7 +1180,8 @@ class KueueCore:
         return policy == "Any"
 
     @staticmethod
-    def _candidates(policy: str, w: _Workload, workloads: Iterable[_Workload], need: set[FR]) -> list[_Workload]:
+    def _candidates(policy: str, w: _Workload, workloads: Iterable[_Workload],
+                    need: set[FR]) -> list[_Workload]:
         """The admitted ``workloads`` using a resource in ``need`` that ``policy`` lets ``w`` preempt."""
         pp = w.wl.priority
         if policy == "LowerPriority":
@@ -1180,27 +1205,23 @@ class KueueCore:
     def _targets(self, cq: _ClusterQueue, w: _Workload, usage: Mapping[FR, int],
                  need: set[FR]) -> list[tuple[_Workload, str]]:
         """The minimal greedy set of admitted workloads to evict so ``usage`` fits in ``cq``."""
-        def order(c: _Workload) -> tuple[int, float, str]:
-            return (c.wl.priority, -c.admitted_at, c.wl.key)
-
-        same: list[tuple[_Workload, str]] = []
-        if cq.within_policy != "Never":
-            cands = self._candidates(cq.within_policy, w, cq.workloads.values(), need)
-            same = [(c, "InClusterQueue") for c in sorted(cands, key=order)]
-        hierarchy: list[tuple[_Workload, str]] = []
-        priority: list[tuple[_Workload, str]] = []
+        same_c: list[_Workload] = []
+        if cq.within_policy != "Never" and cq.workloads:
+            same_c = self._candidates(cq.within_policy, w, cq.workloads.values(), need)
+        hier_c: list[_Workload] = []
+        prio_c: list[tuple[_Workload, str]] = []
         members = self._cohort_of(cq)
         forbidden = cq.borrow_policy == "Never"
         if members is not None and cq.reclaim_policy != "Never":
-            advantage = all(cq.usage.get(fr, 0) + v <= (cq.quotas[fr].nominal if fr in cq.quotas else 0)
-                            for fr, v in usage.items())
-            hier_c: list[_Workload] = []
-            prio_c: list[tuple[_Workload, str]] = []
+            advantage: bool | None = None
             for m in members:
                 if m is cq or not m.workloads or self._within_nominal(m, need):
                     continue
                 # the order key below ends with the (unique) key: no need to go through them sorted
                 for c in self._candidates(cq.reclaim_policy, w, m.workloads.values(), need):
+                    if advantage is None:
+                        advantage = all(cq.usage.get(fr, 0) + v <= (cq.quotas[fr].nominal if fr in cq.quotas
+                                                                     else 0) for fr, v in usage.items())
                     if advantage:
                         hier_c.append(c)
                         continue
@@ -1208,8 +1229,15 @@ class KueueCore:
                         cq.borrow_threshold is not None and c.wl.priority > cq.borrow_threshold)
                     prio_c.append((c, "InCohortReclamation" if forbidden or above
                                    else "InCohortReclaimWhileBorrowing"))
-            hierarchy = [(c, "InCohortReclamation") for c in sorted(hier_c, key=order)]
-            priority = sorted(prio_c, key=lambda t: order(t[0]))
+        if not same_c and not hier_c and not prio_c:
+            return []
+
+        def order(c: _Workload) -> tuple[int, float, str]:
+            return (c.wl.priority, -c.admitted_at, c.wl.key)
+
+        same = [(c, "InClusterQueue") for c in sorted(same_c, key=order)]
+        hierarchy = [(c, "InCohortReclamation") for c in sorted(hier_c, key=order)]
+        priority = sorted(prio_c, key=lambda t: order(t[0]))
         candidates = [*((c, why, True) for c, why in hierarchy),
                       *((c, why, False) for c, why in priority), *((c, why, True) for c, why in same)]
         if not candidates:

@@ -40,7 +40,7 @@ def is_accelerator(resource: str) -> bool:
 class Pool:
     """A node pool: nodes that share labels, taints, allocatable and price."""
 
-    __slots__ = ("alloc", "labels", "name", "nodes", "price", "taints")
+    __slots__ = ("alloc", "labels", "name", "nodes", "price", "ready", "taints")
 
     def __init__(self, name: str, labels: Mapping[str, str], taints: Sequence[Mapping[str, Any]],
                  alloc: Mapping[str, int], price: float | None) -> None:
@@ -50,6 +50,7 @@ class Pool:
         self.alloc = dict(alloc)
         self.price = price
         self.nodes: list[int] = []
+        self.ready = 0  # how many of its nodes are Ready
 
 
 class Node:
@@ -81,6 +82,7 @@ class ClusterState:
         #: per resource: does any node have zero allocatable of it (scores must skip it there)
         self.alloc_zero = [False] * nres
         self.nodes: list[Node] = []
+        self.nready = 0
         #: the same free capacity as ``free``, per node as a Python list (the hot loops read it)
         self.pyfree: list[list[int]] = []
         self.pools: dict[str, Pool] = {}
@@ -144,6 +146,8 @@ class ClusterState:
             else:
                 self.alloc_zero[r] = True
         self.ready[idx] = True
+        self.nready += 1
+        pool.ready += 1
         node.ready = True
         node.ready_at = now
         self.version += 1
@@ -153,6 +157,9 @@ class ClusterState:
 
     def remove_node(self, idx: int) -> None:
         node = self.nodes[idx]
+        if node.ready:
+            self.nready -= 1
+            node.pool.ready -= 1
         node.ready = False
         self.ready[idx] = False
         self.alloc[:, idx] = 0

@@ -265,7 +265,7 @@ class _Quota:
 class _ClusterQueue:
     __slots__ = ("borrow_policy", "borrow_threshold", "c_quota", "c_used", "cohort", "epoch", "group_of",
                  "groups", "heaps", "idle", "name", "parked_shapes", "plog", "plog_limit", "preemptor",
-                 "preference", "quotas", "reclaim_policy", "strict", "usage", "when_can_borrow",
+                 "preference", "prio_count", "quotas", "reclaim_policy", "strict", "usage", "when_can_borrow",
                  "when_can_preempt", "within_policy", "workloads")
 
     def __init__(self, cq: ClusterQueue) -> None:
@@ -294,6 +294,7 @@ class _ClusterQueue:
         self.c_quota: dict[FR, int] | None = None
         self.c_used: dict[FR, int] | None = None
         self.workloads: dict[str, _Workload] = {}  # admitted
+        self.prio_count: dict[int, int] = {}  # admitted workloads per priority
         self.group_of: dict[str, int] = {}
         for i, (covered, _) in enumerate(self.groups):
             for r in covered:
@@ -802,9 +803,10 @@ class KueueCore:
 
     def _unqueue(self, cq: _ClusterQueue, w: _Workload) -> None:
         """Take a queued workload out of its queue, keeping the message its last parking gave it."""
-        msg = self._parked(cq, w)[1]
-        if msg is not None:
-            w.message = msg
+        if cq.plog.get(w.shape):
+            msg = self._parked(cq, w)[1]
+            if msg is not None:
+                w.message = msg
         w.qseq = -1
         cq.idle = False
         heap = cq.heaps.get(w.shape)
@@ -944,6 +946,7 @@ class KueueCore:
         w.message = ""
         self._unready.add(w.wl.key)
         cq.workloads[w.wl.key] = w
+        cq.prio_count[w.wl.priority] = cq.prio_count.get(w.wl.priority, 0) + 1
         if cq.preemptor == w.wl.key:
             cq.preemptor = None
         result.admissions.append(adm)
@@ -952,17 +955,27 @@ class KueueCore:
     def _release(self, w: _Workload) -> None:
         cq = self._cqs[w.cq or ""]
         self._add_usage(cq, w.total_usage, -1)
-        cq.workloads.pop(w.wl.key, None)
+        if cq.workloads.pop(w.wl.key, None) is not None:
+            self._forget_priority(cq, w)
         self._unready.discard(w.wl.key)
         w.admission = None
         w.total_usage = {}
         self._requeue_inadmissible(cq.cohort or cq.name)
 
+    @staticmethod
+    def _forget_priority(cq: _ClusterQueue, w: _Workload) -> None:
+        n = cq.prio_count[w.wl.priority] - 1
+        if n:
+            cq.prio_count[w.wl.priority] = n
+        else:
+            del cq.prio_count[w.wl.priority]
+
     def _preempt(self, victim: _Workload, preemptor: _Workload, pcq: _ClusterQueue, why: str,
                  now: float) -> Eviction:
         vcq = self._cqs[victim.cq or ""]
         self._add_usage(vcq, victim.total_usage, -1)
-        vcq.workloads.pop(victim.wl.key, None)
+        if vcq.workloads.pop(victim.wl.key, None) is not None:
+            self._forget_priority(vcq, victim)
         self._unready.discard(victim.wl.key)
         victim.admission = None
         victim.total_usage = {}
@@ -1009,6 +1022,11 @@ class KueueCore:
         plan = self._plans.get((cq.name, w.shape))
         if plan is None:
             plan = self._plans[(cq.name, w.shape)] = self._plan(cq, w)
+        if len(plan) == 1 and len(plan[0][1]) == 1:
+            single = plan[0][1][0]
+            one_flavor = len(single[1]) == 1 and single[1][0][1] is None
+            if single[0] is not None and len(single[0]) == 1 and one_flavor:
+                return self._assign_one(cq, w, a, plan[0][0], single[0], single[1][0][0])
         for ps_name, steps in plan:
             ps_flavors: dict[str, str] = {}
             for group_req, flavor_list in steps:
@@ -1072,6 +1090,35 @@ class KueueCore:
                 a.targets = self._targets(cq, w, a.usage, a.need_preemption)
             a.reason = "WaitingForQuota" if not a.targets else "Preempting"
             a.message = reasons[0] if reasons else ""
+        return a
+
+    def _assign_one(self, cq: _ClusterQueue, w: _Workload, a: _Assignment, ps_name: str,
+                    group_req: dict[str, int], fname: str) -> _Assignment:
+        """``_assign`` for one pod set asking for one resource, with one flavor to try (the common case)."""
+        (r, val), = group_req.items()
+        fr = (fname, r)
+        mode, borrow, msg = self._fits_quota(cq, w, fr, val, 0, val)
+        rep = (_FIT, 0)
+        if self._prefer(cq, rep, (mode, borrow)):
+            rep = (mode, borrow)
+        if rep[0] == _NO_FIT:  # nothing else to try
+            a.mode = _NO_FIT
+            a.reason = "WaitingForQuota" if msg and "quota" in msg else "NoMatchingFlavor"
+            a.message = f"couldn't assign flavors to pod set {ps_name}: " + (msg or "")
+            return a
+        a.flavors[ps_name] = {r: fname}
+        a.usage[fr] = val
+        if mode != _FIT:
+            a.need_preemption.add(fr)
+        a.mode, a.borrow = (rep[0], rep[1]) if self._prefer(cq, (_FIT, 0), rep) else (_FIT, rep[1])
+        if a.mode != _FIT:
+            last = self._last_targets
+            if last is not None and last[0] == a.usage and last[1] == a.need_preemption:
+                a.targets = list(last[2])
+            else:
+                a.targets = self._targets(cq, w, a.usage, a.need_preemption)
+            a.reason = "WaitingForQuota" if not a.targets else "Preempting"
+            a.message = f"couldn't assign flavors to pod set {ps_name}: {msg or ''}"
         return a
 
     def _plan(self, cq: _ClusterQueue, w: _Workload) -> list[tuple[str, list[tuple[
@@ -1206,7 +1253,10 @@ class KueueCore:
                  need: set[FR]) -> list[tuple[_Workload, str]]:
         """The minimal greedy set of admitted workloads to evict so ``usage`` fits in ``cq``."""
         same_c: list[_Workload] = []
-        if cq.within_policy != "Never" and cq.workloads:
+        pp = w.wl.priority
+        if cq.within_policy != "Never" and cq.workloads and (
+                cq.within_policy not in ("LowerPriority", "LowerOrNewerEqualPriority")
+                or any(p <= pp for p in cq.prio_count)):  # else no admitted workload it may preempt
             same_c = self._candidates(cq.within_policy, w, cq.workloads.values(), need)
         hier_c: list[_Workload] = []
         prio_c: list[tuple[_Workload, str]] = []

@@ -394,7 +394,7 @@ class Scheduler:
         cluster = self.cluster
         n = cluster.n
         ready = cluster.ready[:n]
-        total = int(ready.sum())
+        total = cluster.nready
         counts: dict[str, int] = {}
         for pool in cluster.pools.values():
             if not pool.nodes:
@@ -407,18 +407,28 @@ class Scheduler:
                             counts[reason] = counts.get(reason, 0) + 1
                 continue
             reason = shape.reason_for(cluster, pool.nodes[0])
-            if reason is not None:
-                cnt = int(ready[pool.nodes].sum())
+            if reason is not None and pool.ready:
+                counts[reason] = counts.get(reason, 0) + pool.ready
+        names = ["Too many pods" if r == self.pods_rid else f"Insufficient {cluster.resources[r]}"
+                 for r, _ in shape.req]
+        buckets = cluster.buckets
+        if buckets is not None and not shape.per_node and \
+                sum(buckets.pools[p].nlive for p in shape.pools) <= 4 * BUCKET_SCAN_LIMIT:
+            # NodeResourcesFit reasons per bucket of identical nodes
+            for pname in shape.pools:
+                for b in buckets.pools[pname].buckets.values():
+                    if b.live:
+                        key = b.key
+                        for (r, q), name in zip(shape.req, names, strict=True):
+                            if key[r] < q:
+                                counts[name] = counts.get(name, 0) + b.live
+        else:
+            mask = shape.node_mask(cluster)
+            free = cluster.free
+            for (r, q), name in zip(shape.req, names, strict=True):
+                cnt = int((mask & (free[r, :n] < q)).sum())
                 if cnt:
-                    counts[reason] = counts.get(reason, 0) + cnt
-        mask = shape.node_mask(cluster)
-        free = cluster.free
-        for r, q in shape.req:
-            cnt = int((mask & (free[r, :n] < q)).sum())
-            if cnt:
-                name = cluster.resources[r]
-                reason = "Too many pods" if r == self.pods_rid else f"Insufficient {name}"
-                counts[reason] = counts.get(reason, 0) + cnt
+                    counts[name] = counts.get(name, 0) + cnt
         parts = sorted(f"{c} {reason}" for reason, c in counts.items())
         msg = f"0/{total} nodes are available"
         return msg + (": " + ", ".join(parts) + "." if parts else ".")

@@ -1254,9 +1254,10 @@ class KueueCore:
         """The minimal greedy set of admitted workloads to evict so ``usage`` fits in ``cq``."""
         same_c: list[_Workload] = []
         pp = w.wl.priority
-        if cq.within_policy != "Never" and cq.workloads and (
-                cq.within_policy not in ("LowerPriority", "LowerOrNewerEqualPriority")
-                or any(p <= pp for p in cq.prio_count)):  # else no admitted workload it may preempt
+        within = cq.within_policy
+        if within != "Never" and cq.workloads and (  # else no admitted workload it may preempt
+                within not in ("LowerPriority", "LowerOrNewerEqualPriority")
+                or any(p < pp or (p == pp and within != "LowerPriority") for p in cq.prio_count)):
             same_c = self._candidates(cq.within_policy, w, cq.workloads.values(), need)
         hier_c: list[_Workload] = []
         prio_c: list[tuple[_Workload, str]] = []
@@ -1265,7 +1266,14 @@ class KueueCore:
         if members is not None and cq.reclaim_policy != "Never":
             advantage: bool | None = None
             for m in members:
-                if m is cq or not m.workloads or self._within_nominal(m, need):
+                if m is cq or not m.workloads:
+                    continue
+                mu, mq = m.usage, m.quotas
+                for fr in need:  # skip members within nominal quota (_within_nominal, inlined)
+                    q = mq.get(fr)
+                    if mu.get(fr, 0) > (q.nominal if q is not None else 0):
+                        break
+                else:
                     continue
                 # the order key below ends with the (unique) key: no need to go through them sorted
                 for c in self._candidates(cq.reclaim_policy, w, m.workloads.values(), need):

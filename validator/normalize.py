@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models.errors import InputError
 from models.quantity import Quantity, QuantityError
 from models.timeline import SCHEMA_VERSION, TimelineWriter, event_dict
+from validator.raw import read_raw
 
 #: Node labels naming the node's pool, most specific first.
 POOL_LABELS: tuple[str, ...] = (
@@ -91,30 +91,9 @@ def read_raw_records(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]
 
     A bad line that is not the last one is corruption: :class:`InputError` with file and line.
     """
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read raw recording: {e.strerror}", file=str(p),
-                         fix="pass the raw.jsonl that `kubetwin record` wrote") from e
-    lines = data.split(b"\n")
-    records: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as e:
-            if i == len(lines):  # the last piece, with no newline after it
-                warnings.append(f"{p}:{i}: torn last line skipped (the recorder was interrupted)")
-                break
-            raise InputError(f"line is not a JSON record ({e})", file=str(p), line=i,
-                             fix="only the last line of a killed recording may be incomplete") from e
-        records.append(rec)
-    return records, warnings
+    raw = read_raw(path)
+    warnings = [f"{raw.torn}: torn last line skipped (the recorder was interrupted)"] if raw.torn else []
+    return raw.records, warnings
 
 
 # --------------------------------------------------------------------------------------------------

@@ -601,8 +601,15 @@ class KueueCore:
         preempted: set[str] = set()
         released: set[str] = set()  # ClusterQueues whose quota was released this cycle
         requeue_later: list[tuple[_Workload, bool]] = []  # (workload, immediately)
+        block = self._wfpr.enable and self._wfpr.block_admission
         for w, a in entries:
             cq = self._cqs[w.cq or ""]
+            if block and self._blocking():
+                # an admission earlier in this cycle is not PodsReady yet: blockAdmission holds the rest
+                msg = "Waiting for all admitted workloads to be in PodsReady condition"
+                result.pending.append(Pending(w.wl.key, cq.name, "Pending", msg))
+                requeue_later.append((w, True))
+                continue
             if a.mode == _NO_FIT or (a.mode != _FIT and not a.targets):
                 if cq.preemptor == w.wl.key:
                     cq.preemptor = None

@@ -6,10 +6,7 @@ Kueue, coscheduling, KEP-4671 and plain workloads that asks for more GPUs than t
 simulated timeline must pass the capacity and lifecycle checks and G1-G9, and the same scenario and
 seed must give the same bytes.
 
-``blockAdmission`` is only drawn with a single ClusterQueue: with several, one Kueue cycle admits the
-heads of several queues at once (a known bug, pinned as xfail in test_gang_scenarios.py). The runs are
-kept to 2 simulated hours: a starving coscheduling gang retries every 10 s and a pod's
-1025th failed attempt currently crashes the scheduler (see test_gang_scenarios.py).
+The runs are kept to 2 simulated hours: a starving coscheduling gang retries every 10 s.
 """
 
 from __future__ import annotations
@@ -74,9 +71,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         cqs.append({"metadata": {"name": f"cq-{i}"}, "spec": spec})
         lqs.append({"metadata": {"name": f"lq-{i}", "namespace": "default"}, "spec": {"clusterQueue": f"cq-{i}"}})
     wfpr: dict[str, Any] = {"timeout": draw(st.sampled_from(["10m", "30m"])),
-                            # blockAdmission with several ClusterQueues hits a known bug (pinned as
-                            # xfail in test_gang_scenarios.py): only drawn with one ClusterQueue
-                            "blockAdmission": ncqs == 1 and draw(st.booleans())}
+                            "blockAdmission": draw(st.booleans())}
     workloads = []
     demand = 0
     nw = draw(st.integers(2, 5))

@@ -383,9 +383,6 @@ def test_two_teams_uses_manifests_and_shows_borrowing_and_preemption(tmp_path: P
     assert "Preempted" in {e.reason for e in of(ev, "Evicted")}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with waitForPodsReady.blockAdmission, when a PodsReadyTimeout "
-                                       "eviction unblocks admission, one Kueue cycle admits the heads of "
-                                       "several ClusterQueues at once although none of them is PodsReady")
 def test_block_admission_admits_one_workload_when_unblocked(tmp_path: Path) -> None:
     # one 8-GPU node; three ClusterQueues of 16 GPUs; every 2x8 workload is admitted by quota and can
     # never be PodsReady. c is admitted at 0 and blocks; a (queue x) and b (queue y) arrive at 10 s.

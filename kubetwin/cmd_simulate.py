@@ -36,11 +36,14 @@ def simulate_to(scenario_path: str | Path, out_dir: str | Path, *, seed: int | N
         summary = sim.run()
     summary = {"scenario": sc.metadata.name, "seed": seed if seed is not None else sc.spec.seed, **summary}
     if sim.kueue is not None:
-        # per-queue metrics come from the timeline itself, the same function that reads recordings
-        from models.timeline import read_timeline
+        # per-queue metrics come from the timeline itself, through the same function that reads
+        # recordings; pod events (most of the file) say nothing about queues and are not parsed
+        from models.timeline import iter_lines, parse_event
         from validator.queues import queue_summary
 
-        summary["queues"] = queue_summary(read_timeline(out / "timeline.jsonl").events)
+        events = [parse_event(line, i) for i, line in iter_lines(out / "timeline.jsonl")
+                  if '"kind":"Pod"' not in line]
+        summary["queues"] = queue_summary(events)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 

@@ -117,7 +117,8 @@ class KueueController:
         self._cancel_timer(inst)
         self.core.pods_ready(inst.key, self.sim.now)
         self.sim.emit(self.sim.now, "PodsReady", "Workload", inst.name, inst.namespace, group=inst.key)
-        self.cycle()  # blockAdmission may have been holding others back
+        if self.section.wait_for_pods_ready.enable and self.section.wait_for_pods_ready.block_admission:
+            self.cycle()  # blockAdmission was holding the others back
 
     def finished(self, inst: Instance) -> None:
         now = self.sim.now

@@ -338,9 +338,18 @@ class Simulation:
     def _new_instance(self, g: Generator, i: int) -> None:
         w = g.spec
         now = self.env.now
-        inst = Instance(g, f"{w.name}-{i}", w.namespace)
         gang = w.gang
         total = g.total_pods
+        if total == 1 and gang is None and not w.queue and not g.pod_sets[0].name:
+            # the common case, one plain pod: no owner state to keep, so pods share one Instance
+            if g.plain is None:
+                g.plain = Instance(g, w.name, w.namespace)
+            ps = g.pod_sets[0]
+            self._create_pod(g.plain, f"{w.name}-{i}", self._shape(ps), self._static_data(ps, w), g.runtime(g.rng),
+                             None)
+            self.kick()
+            return
+        inst = Instance(g, f"{w.name}-{i}", w.namespace)
         if self.kueue is not None and (w.queue or (gang is not None and gang.policy == "kueue")):
             inst.kueue = True
             inst.group = inst.key
@@ -403,7 +412,8 @@ class Simulation:
             pod.sort_time = g.created
             g.members.append(pod)
         group = inst.group
-        inst.pods.append(pod)
+        if inst is not inst.gen.plain:  # the shared Instance of plain pods keeps no list
+            inst.pods.append(pod)
         self.unbound += 1
         self.metrics.created += 1
         # names are validated DNS labels (no characters JSON would escape), so they are embedded as is

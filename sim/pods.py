@@ -28,6 +28,8 @@ class PodShape:
         "next_start",
         "node_selector",
         "per_node",
+        "pool_index",
+        "pool_index_version",
         "pool_reason",
         "pools",
         "req",
@@ -55,6 +57,9 @@ class PodShape:
         self.next_start = 0
         #: the node pools this shape may use (taints, selectors, affinity), refreshed with ``mask``
         self.pools: list[str] = []
+        #: the bucket indexes of ``pools`` (a ``sim.buckets.PoolIndex`` list), cached per cluster version
+        self.pool_index: list[Any] = []
+        self.pool_index_version = -1
         self.eligible = 0
         self.tolerations = tolerations
         self.node_selector = node_selector

@@ -299,8 +299,11 @@ class Scheduler:
             return -1
         buckets = cluster.buckets
         if buckets is not None and not shape.per_node:
-            pools = [buckets.pools[name] for name in shape.pools]
-            found = buckets.best(pools, shape.req, shape.reqvec, self.most_allocated, BUCKET_SCAN_LIMIT)
+            if shape.pool_index_version != cluster.version:
+                shape.pool_index = [buckets.pools[name] for name in shape.pools]
+                shape.pool_index_version = cluster.version
+            found = buckets.best(shape.pool_index, shape.req, shape.reqvec, self.most_allocated,
+                                 BUCKET_SCAN_LIMIT)
             if found is not None:
                 return found
         need = n if self.pct is None else num_feasible_nodes_to_find(n, self.pct)

@@ -66,6 +66,8 @@ class Generator:
         self.runtime = runtime
         self.pod_sets = pod_sets
         self.total_pods = sum(ps.replicas for ps in pod_sets)
+        #: the Instance shared by this generator's plain single pods (set by the engine)
+        self.plain: Any = None
 
     def arrivals(self, horizon: float) -> Iterator[float]:
         """Absolute arrival times, in order, up to ``horizon``."""

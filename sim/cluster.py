@@ -83,6 +83,8 @@ class ClusterState:
         self.alloc_zero = [False] * nres
         self.nodes: list[Node] = []
         self.nready = 0
+        #: bumped on every change of free capacity or of the node set; verdicts cached against it
+        self.mutations = 0
         #: the same free capacity as ``free``, per node as a Python list (the hot loops read it)
         self.pyfree: list[list[int]] = []
         self.pools: dict[str, Pool] = {}
@@ -151,6 +153,7 @@ class ClusterState:
         node.ready = True
         node.ready_at = now
         self.version += 1
+        self.mutations += 1
         if self.buckets is not None:
             self.buckets.add_node(idx, pool.name, self._key(idx))
         return node
@@ -161,6 +164,7 @@ class ClusterState:
             self.nready -= 1
             node.pool.ready -= 1
         node.ready = False
+        self.mutations += 1
         self.ready[idx] = False
         self.alloc[:, idx] = 0
         self.free[:, idx] = 0
@@ -181,6 +185,7 @@ class ClusterState:
     def reserve(self, idx: int, req: Req) -> None:
         free = self.free
         row = self.pyfree[idx]
+        self.mutations += 1
         for r, q in req:
             free[r, idx] -= q
             row[r] -= q
@@ -192,6 +197,7 @@ class ClusterState:
     def release(self, idx: int, req: Req) -> None:
         free = self.free
         row = self.pyfree[idx]
+        self.mutations += 1
         for r, q in req:
             free[r, idx] += q
             row[r] += q
@@ -215,6 +221,7 @@ class ClusterState:
         if undo is None:
             raise RuntimeError("ClusterState is not forked")
         free = self.free
+        self.mutations += 1
         for idx, req, sign in reversed(undo):
             row = self.pyfree[idx]
             for r, q in req:

@@ -22,9 +22,12 @@ class PodShape:
     __slots__ = (
         "affinity",
         "eligible",
+        "failed_at",
         "key",
         "mask",
         "mask_version",
+        "msg",
+        "msg_at",
         "next_start",
         "node_selector",
         "per_node",
@@ -60,6 +63,10 @@ class PodShape:
         #: the bucket indexes of ``pools`` (a ``sim.buckets.PoolIndex`` list), cached per cluster version
         self.pool_index: list[Any] = []
         self.pool_index_version = -1
+        #: ClusterState.mutations when this shape last found no node / last FitError text (caches)
+        self.failed_at = -1
+        self.msg = ""
+        self.msg_at = -1
         self.eligible = 0
         self.tolerations = tolerations
         self.node_selector = node_selector

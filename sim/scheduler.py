@@ -292,11 +292,19 @@ class Scheduler:
         """
         cluster = self.cluster
         n = cluster.n
-        if n == 0:
-            return -1
+        if n == 0 or shape.failed_at == cluster.mutations:
+            return -1  # nothing changed since this shape last found no node
         segs = shape.segments(cluster)
         if not segs:
             return -1
+        node = self._find_node(shape, segs)
+        if node < 0:
+            shape.failed_at = cluster.mutations
+        return node
+
+    def _find_node(self, shape: PodShape, segs: list[tuple[int, int]]) -> int:
+        cluster = self.cluster
+        n = cluster.n
         buckets = cluster.buckets
         if buckets is not None and not shape.per_node:
             if shape.pool_index_version != cluster.version:
@@ -394,6 +402,14 @@ class Scheduler:
 
     def fit_error(self, shape: PodShape) -> str:
         """kube-scheduler's FitError text: ``0/N nodes are available: <count> <reason>, ….``"""
+        cluster = self.cluster
+        if shape.msg_at == cluster.mutations:
+            return shape.msg
+        shape.msg = self._fit_error(shape)
+        shape.msg_at = cluster.mutations
+        return shape.msg
+
+    def _fit_error(self, shape: PodShape) -> str:
         cluster = self.cluster
         n = cluster.n
         ready = cluster.ready[:n]

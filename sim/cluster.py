@@ -178,10 +178,6 @@ class ClusterState:
 
     # ------------------------------------------------------------------ reservations
 
-    def fits(self, idx: int, req: Req) -> bool:
-        free = self.free
-        return all(free[r, idx] >= q for r, q in req)
-
     def reserve(self, idx: int, req: Req) -> None:
         free = self.free
         row = self.pyfree[idx]

@@ -45,8 +45,10 @@ def untolerated_taint(tolerations: Sequence[Mapping[str, Any]],
     return None
 
 
-def _requirement_matches(req: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    key, op, values = req["key"], req["operator"], req.get("values") or []
+def requirement_matches(req: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A ``NodeSelectorRequirement`` (In, NotIn, Exists, DoesNotExist, Gt, Lt) against node labels."""
+    key, op = req.get("key", ""), req.get("operator", "")
+    values = [str(v) for v in req.get("values") or []]
     present = key in labels
     if op == "In":
         return present and labels[key] in values
@@ -57,7 +59,7 @@ def _requirement_matches(req: Mapping[str, Any], labels: Mapping[str, str]) -> b
     if op == "DoesNotExist":
         return not present
     if op in ("Gt", "Lt"):
-        if not present:
+        if not present or not values:
             return False
         try:
             have, want = int(labels[key]), int(values[0])
@@ -84,7 +86,7 @@ def term_matches(term: Mapping[str, Any], labels: Mapping[str, str], node_name: 
     fields = term.get("matchFields") or []
     if not exprs and not fields:
         return False
-    return all(_requirement_matches(r, labels) for r in exprs) and \
+    return all(requirement_matches(r, labels) for r in exprs) and \
         all(_field_matches(r, node_name) for r in fields)
 
 

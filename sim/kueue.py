@@ -73,6 +73,7 @@ from typing import Any
 from models.kueue import ClusterQueue, KueueSection, LocalQueue, ResourceFlavor, WaitForPodsReady
 from models.manifests import WorkloadManifest
 from models.quantity import format_resources
+from sim.constraints import requirement_matches, tolerates
 
 __all__ = [
     "Admission",
@@ -374,47 +375,13 @@ class _Assignment:
 # Node-constraint matching against a flavor
 
 
-def _tolerates(tol: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    effect = tol.get("effect")
-    if effect and effect != taint.get("effect"):
-        return False
-    key = tol.get("key")
-    op = tol.get("operator") or "Equal"
-    if not key:
-        return op == "Exists"
-    if key != taint.get("key"):
-        return False
-    return op == "Exists" or (tol.get("value") or "") == (taint.get("value") or "")
-
-
-def _expression_matches(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    key, op = expr.get("key", ""), expr.get("operator", "")
-    values = [str(v) for v in expr.get("values") or []]
-    present = key in labels
-    if op == "In":
-        return present and labels[key] in values
-    if op == "NotIn":
-        return not present or labels[key] not in values
-    if op == "Exists":
-        return present
-    if op == "DoesNotExist":
-        return not present
-    if op in ("Gt", "Lt") and present and values:
-        try:
-            a, b = int(labels[key]), int(values[0])
-        except ValueError:
-            return False
-        return a > b if op == "Gt" else a < b
-    return False
-
-
 def _flavor_mismatch(ps: PodSetRequest, flavor: _Flavor) -> str | None:
     """Why ``ps`` can never run on ``flavor``'s nodes, or ``None``. Only the flavor's own label keys count."""
     tolerations = [*ps.tolerations, *flavor.tolerations]
     for taint in flavor.node_taints:
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
             continue
-        if not any(_tolerates(t, taint) for t in tolerations):
+        if not any(tolerates(t, taint) for t in tolerations):
             text = f"{taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}"
             return f"untolerated taint {{{text}}} in flavor {flavor.name}"
     labels = flavor.node_labels
@@ -428,7 +395,7 @@ def _flavor_mismatch(ps: PodSetRequest, flavor: _Flavor) -> str | None:
             terms = []
             break
         terms.append(exprs)
-    if terms and not any(all(_expression_matches(e, labels) for e in t) for t in terms):
+    if terms and not any(all(requirement_matches(e, labels) for e in t) for t in terms):
         return f"flavor {flavor.name} doesn't match node affinity"
     return None
 

@@ -118,10 +118,6 @@ class Scheduler:
             if p.phase == "Pending" and p.node < 0:
                 self._push_active(p)
 
-    @property
-    def pending(self) -> int:
-        return len(self.active) + len(self.backoff) + sum(len(s.waiting) for s in self.shapes_waiting.values())
-
     def next_backoff(self) -> float | None:
         return self.backoff[0][0] if self.backoff else None
 

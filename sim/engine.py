@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from collections.abc import Generator as PyGenerator
 from typing import Any
@@ -33,6 +34,7 @@ from sim.cluster import ClusterState, Pool
 from sim.kueue_controller import KueueController, queue_configured
 from sim.metrics import Metrics
 from sim.pods import GangGroup, PodShape, SimPod
+from sim.preemption import Preemption, PriorityLedger, preemptible
 from sim.scheduler import Scheduler
 from sim.workloads import Generator, PodSetSpec, resolve_template
 
@@ -115,6 +117,8 @@ class Simulation:
         self.generators = [self._build_generator(i, w) for i, w in enumerate(spec.workloads)]
         self.cluster = self._build_cluster()
         self.metrics = Metrics(self.cluster)
+        self.ledger = PriorityLedger(self.cluster)
+        self.preemption = Preemption(self.cluster, self.ledger, lambda node: list(self.node_pods[node].values()))
         self.scheduler = Scheduler(self, self.cluster, spec.scheduler.scoring,
                                    [(r.name, r.weight) for r in spec.scheduler.resources],
                                    spec.scheduler.percentageOfNodesToScore)
@@ -129,6 +133,9 @@ class Simulation:
         self._shape_of: dict[int, PodShape] = {}
         self._injected: dict[tuple[int, str], PodSetSpec] = {}
         self.running: dict[int, SimPod] = {}
+        #: bound pods per node, and the preemptible ones' requests per priority (DefaultPreemption)
+        self.node_pods: defaultdict[int, dict[int, SimPod]] = defaultdict(dict)
+        self.replacements = 0
         self.kueue = self._build_kueue()
 
     # ------------------------------------------------------------------ build
@@ -285,6 +292,9 @@ class Simulation:
         emit(now, f'"type":"PodRunning",{obj[0]},"node":{n.json}{obj[1]}')
         pod.phase = "Running"
         self.running[pod.seq] = pod
+        self.node_pods[node][pod.seq] = pod
+        if preemptible(pod):
+            self.ledger.add(pod, node)
         pod.bound_at = now
         pod.gen += 1
         self.unbound -= 1
@@ -405,6 +415,7 @@ class Simulation:
         now = self.env.now
         pod = SimPod(self.pod_seq, inst.namespace, name, shape, inst.gen.spec.priority, now, runtime, inst,
                      pod_set)
+        pod.static = static
         self.pod_seq += 1
         g = inst.gang
         if g is not None:
@@ -468,7 +479,7 @@ class Simulation:
                                            f'"reason":{reason_json}')
                 self.cluster.release(node, pod.shape.req)
                 self.metrics.unbind(pod.shape.req, pod.bound_at, now)
-                del self.running[pod.seq]
+                self._unbound(pod, node)
                 freed.append(node)
             else:
                 self.writer.emit_json(now, f'"type":"PodDeleted",{obj[0]}{obj[1]},"reason":{reason_json}')
@@ -489,7 +500,7 @@ class Simulation:
         self.writer.emit_json(now, f'"type":"PodSucceeded",{obj[0]},"node":{self.cluster.nodes[node].json}'
                                    f'{obj[1]}')
         pod.phase = "Succeeded"
-        del self.running[pod.seq]
+        self._unbound(pod, node)
         self.cluster.release(node, pod.shape.req)
         self.metrics.unbind(pod.shape.req, pod.bound_at, now)
         self.metrics.succeeded += 1
@@ -503,6 +514,47 @@ class Simulation:
                       reason="Succeeded")
         self.scheduler.capacity_changed(node)
         self._check_idle()
+
+    def _unbound(self, pod: SimPod, node: int) -> None:
+        del self.running[pod.seq]
+        del self.node_pods[node][pod.seq]
+        if preemptible(pod):
+            self.ledger.add(pod, node, -1)
+
+    # ------------------------------------------------------------------ DefaultPreemption
+
+    def try_preempt(self, pod: SimPod) -> bool:
+        """PostFilter: evict lower-priority pods so ``pod`` fits; it then binds at once (see
+        :mod:`sim.preemption`). False when preemption would not help."""
+        found = self.preemption.find(pod)
+        if found is None:
+            return False
+        node, victims = found
+        n = self.cluster.nodes[node]
+        for v in victims:
+            self._preempt_victim(v, pod, node, n.name)
+        self.cluster.reserve(node, pod.shape.req)
+        pod.node = node
+        self.on_bind(pod, node)
+        self.scheduler.capacity_changed(node)
+        return True
+
+    def _preempt_victim(self, v: SimPod, preemptor: SimPod, node: int, node_name: str) -> None:
+        now = self.env.now
+        who = f"{preemptor.namespace}/{preemptor.name}"
+        self.writer.emit_json(now, f'"type":"Preempted",{v.obj[0]},"node":{self.cluster.nodes[node].json}{v.obj[1]},'
+                                   f'"reason":{dumps(f"Preempted by {who} on node {node_name}")},'
+                                   f'"data":{{"preemptor":{dumps(who)}}}')
+        self.cluster.release(node, v.shape.req)
+        self.metrics.unbind(v.shape.req, v.bound_at, now)
+        self.metrics.preempted += 1
+        self._unbound(v, node)
+        v.phase = "Preempted"
+        v.gen += 1
+        # its owner (a Job, a Deployment) replaces it: a new pod that starts over
+        self.replacements += 1
+        inst: Instance = v.instance
+        self._create_pod(inst, f"{v.name}-p{self.replacements}", v.shape, v.static, v.runtime, v.pod_set)
 
     def _check_idle(self) -> None:
         if (self.gens_alive == 0 and self.metrics.running == 0 and self.timers == 0

@@ -29,6 +29,7 @@ class Metrics:
         self.succeeded = 0
         self.failed = 0
         self.deleted = 0
+        self.preempted = 0
         self.running = 0
         self.nodes_ready = 0
         self.nodes_peak = 0
@@ -105,7 +106,7 @@ class Metrics:
         return {
             "pods": {"total": self.created, "scheduled": self.bound, "pendingAtEnd": pending,
                      "runningAtEnd": self.running, "succeeded": self.succeeded, "failed": self.failed,
-                     "deleted": self.deleted},
+                     "deleted": self.deleted, "preempted": self.preempted},
             "waitSeconds": {"p50": pct(50), "p95": pct(95), "p99": pct(99),
                             "mean": round(float(waits.mean()), 3) if waits.size else None,
                             "max": round(float(waits.max()), 3) if waits.size else None},

@@ -141,6 +141,7 @@ class SimPod:
         "seq",
         "shape",
         "sort_time",
+        "static",
     )
 
     def __init__(self, seq: int, namespace: str, name: str, shape: PodShape, priority: int, created: float,
@@ -164,6 +165,8 @@ class SimPod:
         self.backoff_until = 0.0
         self.last_msg: str | None = None
         self.queued = False
+        #: the encoded static part of its PodCreated data (a replacement pod reuses it)
+        self.static = ""
         #: pre-encoded ``"obj":{…}`` (and ``"group"`` is added by the engine) for the fast emit path
         self.obj: tuple[str, str] = ("", "")
         self.phase = "Pending"  # Pending, Waiting (at Permit), Running, Succeeded, Failed, Deleted

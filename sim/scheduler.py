@@ -66,6 +66,8 @@ class Host(Protocol):
 
     def kick(self) -> None: ...
 
+    def try_preempt(self, pod: SimPod) -> bool: ...
+
 
 def num_feasible_nodes_to_find(n: int, percentage: int) -> int:
     """kube-scheduler's ``numFeasibleNodesToFind``."""
@@ -143,6 +145,9 @@ class Scheduler:
     def schedule_one(self, pod: SimPod) -> None:
         node = self.find_node(pod.shape)
         if node < 0:
+            # PostFilter: DefaultPreemption (gang members do not preempt)
+            if pod.gang is None and self.host.try_preempt(pod):
+                return
             self._unschedulable(pod, self.fit_error(pod.shape))
             return
         self.cluster.reserve(node, pod.shape.req)          # Reserve

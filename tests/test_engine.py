@@ -532,7 +532,8 @@ def test_capacity_elsewhere_does_not_wake_a_pod_that_cannot_use_it(tmp_path: Pat
 
 def test_priority_orders_the_queue_across_shapes(tmp_path: Path) -> None:
     r = simulate(tmp_path, scenario(ONE_CPU, [
-        wl("hog", {"cpu": "1"}, duration="10s"),
+        # the running hog outranks both, so DefaultPreemption cannot help: this is queue order alone
+        wl("hog", {"cpu": "1"}, duration="10s", priority=100),
         wl("low", {"cpu": "1"}, at=["1s"], duration="10s"),
         wl("high", {"cpu": "900m"}, at=["2s"], duration="10s", priority=10),
     ]))
@@ -542,12 +543,66 @@ def test_priority_orders_the_queue_across_shapes(tmp_path: Path) -> None:
 
 def test_priority_orders_the_queue_within_a_shape(tmp_path: Path) -> None:
     r = simulate(tmp_path, scenario(ONE_CPU, [
-        wl("hog", {"cpu": "1"}, duration="10s"),
+        # the running hog outranks both, so DefaultPreemption cannot help: this is queue order alone
+        wl("hog", {"cpu": "1"}, duration="10s", priority=100),
         wl("low", {"cpu": "1"}, at=["1s"], duration="10s"),
         wl("high", {"cpu": "1"}, at=["2s"], duration="10s", priority=10),
     ]))
     assert r.scheduled_at("high-0") == 10.0
     assert r.scheduled_at("low-0") == 20.0
+
+
+# ---------------------------------------------------------------------------------- DefaultPreemption
+
+
+def test_higher_priority_pod_preempts_and_victim_is_replaced(tmp_path: Path) -> None:
+    r = simulate(tmp_path, scenario(ONE_CPU, [
+        wl("batch", {"cpu": "1"}, duration="100s"),
+        wl("urgent", {"cpu": "1"}, at=["10s"], duration="30s", priority=1000),
+    ]))
+    v = r.one("Preempted", "batch-0")
+    assert (v.t, v.node, v.reason, v.data) == (10.0, "a-0", "Preempted by default/urgent-0 on node a-0",
+                                               {"preemptor": "default/urgent-0"})
+    assert (r.scheduled_at("urgent-0"), r.node_of("urgent-0")) == (10.0, "a-0")
+    assert r.of("FailedScheduling", "urgent-0") == []
+    # the owner replaces the victim; it waits for the room and starts over with its full runtime
+    assert r.one("PodCreated", "batch-0-p1").t == 10.0
+    assert r.scheduled_at("batch-0-p1") == 40.0
+    assert r.one("PodSucceeded", "batch-0-p1").t == 140.0
+    assert r.of("PodSucceeded", "batch-0") == []
+    assert r.summary["pods"]["preempted"] == 1
+
+
+def test_equal_priority_never_preempts(tmp_path: Path) -> None:
+    r = simulate(tmp_path, scenario(ONE_CPU, [
+        wl("a", {"cpu": "1"}, duration="100s", priority=5),
+        wl("b", {"cpu": "1"}, at=["10s"], duration="30s", priority=5),
+    ]))
+    assert r.of("Preempted") == []
+    assert r.scheduled_at("b-0") == 100.0
+
+
+def test_victims_are_the_fewest_lowest_priority_pods(tmp_path: Path) -> None:
+    # n-0 runs prio 1 + prio 2 pods, n-1 runs two prio 3 pods; the 2-cpu pod fits on n-0 by evicting
+    # only the prio-1 pod (the prio-2 one is reprieved) — lower than anything n-1 would need
+    r = simulate(tmp_path, scenario([pool("n", {"cpu": "4"}, count=2)], [
+        wl("p3", {"cpu": "2"}, every="0s", count=2, duration="1h", priority=3),
+        wl("p1", {"cpu": "2"}, at=["1s"], duration="1h", priority=1),
+        wl("p2", {"cpu": "1"}, at=["2s"], duration="1h", priority=2),
+        wl("big", {"cpu": "2"}, at=["3s"], duration="1m", priority=10),
+    ], scheduler={"scoring": "MostAllocated"}))
+    assert [r.node_of(p) for p in ("p3-0", "p3-1", "p1-0", "p2-0")] == ["n-0", "n-0", "n-1", "n-1"]
+    assert [(e.name, e.node, e.t) for e in r.of("Preempted")] == [("p1-0", "n-1", 3.0)]
+    assert (r.node_of("big-0"), r.scheduled_at("big-0")) == ("n-1", 3.0)
+
+
+def test_gang_members_are_not_victims(tmp_path: Path) -> None:
+    r = simulate(tmp_path, scenario([pool("n", {"cpu": "2"})], [
+        {**wl("gang", {"cpu": "1"}, replicas=2, duration="100s"), "gang": {"policy": "coscheduling"}},
+        wl("urgent", {"cpu": "1"}, at=["10s"], duration="30s", priority=1000),
+    ]))
+    assert r.of("Preempted") == []
+    assert r.scheduled_at("urgent-0") == 100.0
 
 
 # --------------------------------------------------------------------------------------------- run end

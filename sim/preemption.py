@@ -9,9 +9,10 @@ latest start among the highest-priority victims, then the first node. Like upstr
 least ``minCandidateNodesAbsolute`` (100) or ``minCandidateNodesPercentage`` (10 %) candidates,
 starting at a rotating offset.
 
-A quick vector pre-filter keeps this cheap on large clusters: per priority level the engine keeps the
-requests of the preemptible pods bound to each node (``PriorityLedger``), so "would this node fit
-after removing every pod below priority P" is a few array additions over all nodes.
+A vector pre-filter keeps this cheap on large clusters: per priority level the engine keeps the
+requests of the preemptible pods bound to each node (``PriorityLedger``), so "which nodes would fit if
+every pod up to priority P left" is a few array additions over all nodes, level by level; the first
+level where any node fits bounds the best choice, and only those nodes are dry-run.
 
 Simplifications (documented in docs/decisions.md): victims are deleted at once (no graceful
 termination) and the preemptor binds in the same instant to the chosen node, which is what the
@@ -41,7 +42,7 @@ class PriorityLedger:
         self.levels: dict[int, npt.NDArray[np.int64]] = {}
         self.counts: dict[int, int] = {}
 
-    def _level(self, prio: int) -> npt.NDArray[np.int64]:
+    def level(self, prio: int) -> npt.NDArray[np.int64]:
         arr = self.levels.get(prio)
         cap = self.cluster.free.shape
         if arr is None or arr.shape != cap:
@@ -52,21 +53,13 @@ class PriorityLedger:
         return arr
 
     def add(self, pod: SimPod, node: int, sign: int = 1) -> None:
-        arr = self._level(pod.priority)
+        arr = self.level(pod.priority)
         for r, q in pod.shape.req:
             arr[r, node] += sign * q
         self.counts[pod.priority] = self.counts.get(pod.priority, 0) + sign
 
     def below(self, prio: int) -> list[int]:
         return sorted(p for p, c in self.counts.items() if c > 0 and p < prio)
-
-    def freeable(self, prios: Iterable[int], n: int) -> npt.NDArray[np.int64]:
-        total: npt.NDArray[np.int64] | None = None
-        for p in prios:
-            arr = self._level(p)[:, :n]
-            total = arr.copy() if total is None else total + arr
-        assert total is not None
-        return total
 
 
 class Preemption:
@@ -78,6 +71,8 @@ class Preemption:
         self.ledger = ledger
         self.pods_on = pods_on
         self.offset = 0
+        #: (shape key, priority) -> ClusterState.mutations when preemption last could not help
+        self._hopeless: dict[tuple[object, int], int] = {}
 
     def find(self, pod: SimPod) -> tuple[int, list[SimPod]] | None:
         """(node, victims) for ``pod``, or None when preemption would not help."""
@@ -85,17 +80,41 @@ class Preemption:
         if not prios:
             return None
         cluster = self.cluster
+        memo = (pod.shape.key, pod.priority)
+        if self._hopeless.get(memo) == cluster.mutations:
+            return None  # nothing changed since the same pod shape and priority found no candidate
+        found = self._find(pod, prios)
+        if found is None:
+            self._hopeless[memo] = cluster.mutations
+        return found
+
+    def _find(self, pod: SimPod, prios: list[int]) -> tuple[int, list[SimPod]] | None:
+        """pickOneNodeForPreemption, level by level.
+
+        Adding the lower priority levels one at a time (lowest first), the first level ``p`` at which
+        some nodes would fit is the lowest *highest-victim priority* any node can offer: on those nodes
+        reprieving keeps every pod above ``p``, so their top victim is exactly ``p``, and every other
+        node's is higher. Only those nodes can win the first criterion, so only they are dry-run (up to
+        the usual number of candidates, from a rotating offset) for the remaining criteria.
+        """
+        cluster = self.cluster
         n = cluster.n
         shape: PodShape = pod.shape
         mask = shape.node_mask(cluster)
-        potential = cluster.free[:, :n] + self.ledger.freeable(prios, n)
-        ok = mask.copy()
-        for r, q in shape.req:
-            ok &= potential[r] >= q
-        nodes = np.flatnonzero(ok)
-        if nodes.size == 0:
+        free = cluster.free[:, :n]
+        cum: npt.NDArray[np.int64] | None = None
+        nodes: npt.NDArray[np.intp] | None = None
+        for p in prios:
+            level = self.ledger.level(p)[:, :n]
+            cum = level.copy() if cum is None else cum + level
+            ok = mask.copy()
+            for r, q in shape.req:
+                ok &= free[r] + cum[r] >= q
+            if ok.any():
+                nodes = np.flatnonzero(ok)
+                break
+        if nodes is None:
             return None
-        # dry-run at least max(100, 10 %) candidates from a rotating offset, like upstream
         want = max(MIN_CANDIDATES_ABSOLUTE, n * MIN_CANDIDATES_PERCENTAGE // 100)
         start = int(np.searchsorted(nodes, self.offset % n))
         order = np.concatenate((nodes[start:], nodes[:start]))[:want]

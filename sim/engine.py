@@ -118,7 +118,7 @@ class Simulation:
         self.cluster = self._build_cluster()
         self.metrics = Metrics(self.cluster)
         self.ledger = PriorityLedger(self.cluster)
-        self.preemption = Preemption(self.cluster, self.ledger, lambda node: list(self.node_pods[node].values()))
+        self.preemption = Preemption(self.cluster, self.ledger, lambda node: self.node_pods[node].values())
         self.scheduler = Scheduler(self, self.cluster, spec.scheduler.scoring,
                                    [(r.name, r.weight) for r in spec.scheduler.resources],
                                    spec.scheduler.percentageOfNodesToScore)

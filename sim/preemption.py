@@ -136,23 +136,29 @@ class Preemption:
     def _victims(self, pod: SimPod, node: int) -> list[SimPod] | None:
         """SelectVictimsOnNode: remove every lower-priority pod, then reprieve the most important ones."""
         free = list(self.cluster.pyfree[node])
-        lower = [p for p in self.pods_on(node) if p.priority < pod.priority and preemptible(p)]
-        for p in lower:
-            for r, q in p.shape.req:
-                free[r] += q
+        prio = pod.priority
+        lower = []
+        for p in self.pods_on(node):
+            if p.priority < prio and p.gang is None and not p.instance.kueue:
+                lower.append((-p.priority, p.bound_at, p.seq, p))
+                for r, q in p.shape.req:
+                    free[r] += q
         req = pod.shape.req
-        if any(free[r] < q for r, q in req):
-            return None
+        for r, q in req:
+            if free[r] < q:
+                return None
         victims: list[SimPod] = []
         # most important first: higher priority, then earlier start (kube-scheduler's MoreImportantPod)
-        for p in sorted(lower, key=lambda x: (-x.priority, x.bound_at, x.seq)):
-            trial = free[:]
-            for r, q in p.shape.req:
-                trial[r] -= q
-            if all(trial[r] >= q for r, q in req):
-                free = trial  # reprieved
+        lower.sort()
+        for _, _, _, p in lower:
+            vec = p.shape.reqvec
+            for r, q in req:
+                if free[r] - vec[r] < q:
+                    victims.append(p)
+                    break
             else:
-                victims.append(p)
+                for r, q in p.shape.req:  # reprieved: it stays
+                    free[r] -= q
         return victims or None
 
 

@@ -66,6 +66,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     t.add_row("pods succeeded", fmt(pods["succeeded"]))
     t.add_row("pods pending at end", fmt(pods["pendingAtEnd"]))
     t.add_row("pods running at end", fmt(pods["runningAtEnd"]))
+    t.add_row("pods preempted (replaced)", fmt(pods.get("preempted", 0)))
     for p in ("p50", "p95", "p99", "max"):
         t.add_row(f"wait {p} (s)", fmt(waits[p]))
     gpu = summary["gpu"]["allocationRatio"]

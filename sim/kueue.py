@@ -1192,15 +1192,6 @@ class KueueCore:
     # -- preemption (preemption.go, classical/) ----------------------------------------------------------
 
     @staticmethod
-    def _satisfies(policy: str, preemptor: _Workload, cand: _Workload) -> bool:
-        pp, cp = preemptor.wl.priority, cand.wl.priority
-        if policy == "LowerPriority":
-            return pp > cp
-        if policy == "LowerOrNewerEqualPriority":
-            return pp > cp or (pp == cp and preemptor.order_ts < cand.order_ts)
-        return policy == "Any"
-
-    @staticmethod
     def _candidates(policy: str, w: _Workload, workloads: Iterable[_Workload],
                     need: set[FR]) -> list[_Workload]:
         """The admitted ``workloads`` using a resource in ``need`` that ``policy`` lets ``w`` preempt."""

@@ -120,8 +120,9 @@ class Preemption:
         order = np.concatenate((nodes[start:], nodes[:start]))[:want]
         self.offset = int(order[-1]) + 1
         best: tuple[tuple[int, int, int, float, int], int, list[SimPod]] | None = None
+        top_level = p  # the level at which these nodes first fit
         for node in order.tolist():
-            victims = self._victims(pod, node)
+            victims = self._victims(pod, node, top_level)
             if victims is None:
                 continue
             top = max(v.priority for v in victims)
@@ -133,13 +134,17 @@ class Preemption:
             return None
         return best[1], best[2]
 
-    def _victims(self, pod: SimPod, node: int) -> list[SimPod] | None:
-        """SelectVictimsOnNode: remove every lower-priority pod, then reprieve the most important ones."""
+    def _victims(self, pod: SimPod, node: int, top_level: int) -> list[SimPod] | None:
+        """SelectVictimsOnNode: remove every lower-priority pod, then reprieve the most important ones.
+
+        On a node that fits once every pod up to ``top_level`` is gone, reprieving (most important
+        first) keeps every pod above that level, so only the pods up to it are considered: the same
+        victims, fewer steps.
+        """
         free = list(self.cluster.pyfree[node])
-        prio = pod.priority
         lower = []
         for p in self.pods_on(node):
-            if p.priority < prio and p.gang is None and not p.instance.kueue:
+            if p.priority <= top_level and p.gang is None and not p.instance.kueue:
                 lower.append((-p.priority, p.bound_at, p.seq, p))
                 for r, q in p.shape.req:
                     free[r] += q

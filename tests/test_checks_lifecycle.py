@@ -79,3 +79,18 @@ def test_failed_scheduling_after_the_pod_is_gone() -> None:
     tl = _base().pod("a/p", 1).failed("a/p", 2).deleted("a/p", 3).failed("a/p", 4)
     assert [f.message for f in check("lifecycle", tl.events)] == [
         "pod a/p: FailedScheduling after the pod was deleted (PodDeleted at t=3) (t=4)"]
+
+
+def test_preempting_an_equal_priority_pod_is_p1() -> None:
+    tl = _base().pod("a/x", 1, priority=5).bind("a/x", "n1", 2)
+    tl.pod("a/y", 3, priority=5).preempted("a/x", 3, by="a/y")
+    [f] = check("P1", tl.events)
+    assert (f.objects, f.t) == (("Pod a/x", "Pod a/y"), 3.0)
+    assert f.message == ("pod a/x (priority 5) was preempted at t=3 by a/y (priority 5); DefaultPreemption "
+                         "only evicts lower-priority pods")
+
+
+def test_preempting_an_unbound_pod_is_p1() -> None:
+    tl = _base().pod("a/x", 1).pod("a/y", 3, priority=9).preempted("a/x", 3, by="a/y")
+    [f] = check("P1", tl.events)
+    assert f.message == "pod a/x was preempted at t=3 while not bound"

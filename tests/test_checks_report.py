@@ -21,7 +21,7 @@ def _overrun(n: int) -> TL:
 
 def test_registry_lists_every_invariant_once() -> None:
     ids = [i.id for i in INVARIANTS]
-    assert ids == ["capacity", "lifecycle", "G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9"]
+    assert ids == ["capacity", "lifecycle", "G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9", "P1"]
     assert all(i.title and i.description for i in INVARIANTS)
 
 

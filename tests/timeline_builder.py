@@ -60,9 +60,9 @@ class TL:
 
     # -- pods ----------------------------------------------------------------------------------------
     def pod(self, pod: str, t: float = 0.0, group: str | None = None, pod_set: str | None = None,
-            **requests: str) -> TL:
+            priority: int = 0, **requests: str) -> TL:
         reqs = {k.replace("__", ".").replace("_", "/"): v for k, v in requests.items()}
-        data: dict[str, Any] = {"requests": reqs or {"cpu": "1"}, "priority": 0, "workload": "w"}
+        data: dict[str, Any] = {"requests": reqs or {"cpu": "1"}, "priority": priority, "workload": "w"}
         if pod_set:
             data["podSet"] = pod_set
         return self._pod(t, "PodCreated", pod, group=group, data=data)
@@ -88,8 +88,11 @@ class TL:
     def deleted(self, pod: str, t: float, group: str | None = None, reason: str = "deleted") -> TL:
         return self._pod(t, "PodDeleted", pod, group=group, reason=reason)
 
-    def preempted(self, pod: str, t: float, group: str | None = None) -> TL:
-        return self._pod(t, "Preempted", pod, group=group, reason="Preempted by other")
+    def preempted(self, pod: str, t: float, group: str | None = None, by: str | None = None) -> TL:
+        if by is None:
+            return self._pod(t, "Preempted", pod, group=group, reason="Preempted by other")
+        return self._pod(t, "Preempted", pod, group=group, reason=f"Preempted by {by} on node n",
+                         data={"preemptor": by})
 
     # -- gangs and queues ----------------------------------------------------------------------------
     def workload(self, wl: str, t: float = 0.0, policy: str = "coscheduling", min_count: int = 2,
@@ -204,5 +207,8 @@ def valid_timeline() -> TL:
     tl.reserve("team/s", 761, cq="cq", gpu={"nvidia.com/gpu": "8"}).admitted("team/s", 761)
     tl.pod("team/s-0", 761, group="team/s", nvidia__com_gpu="8")
     tl.bind("team/s-0", "n3", 762, group="team/s").running("team/s-0", 763, "n3").pods_ready("team/s", 763)
+    # kube-scheduler preempts a lower-priority pod for a higher-priority one
+    tl.pod("b/low", 770, priority=1, cpu="7").bind("b/low", "n3", 771).running("b/low", 771, "n3")
+    tl.pod("b/high", 780, priority=100, cpu="7").preempted("b/low", 780, by="b/high").bind("b/high", "n3", 780)
     tl.run_finished(800)
     return tl

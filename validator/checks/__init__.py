@@ -22,6 +22,7 @@ from validator.checks.common import Finding, PassFn, PassResult, prepare
 from validator.checks.gang import gang_pass
 from validator.checks.kueue import kueue_pass
 from validator.checks.lifecycle import lifecycle_pass
+from validator.checks.preemption import preemption_pass
 from validator.checks.topology import topology_pass
 
 __all__ = ["FAILED", "INVARIANTS", "NOT_APPLICABLE", "PASSED", "CheckResult", "Finding", "Invariant",
@@ -77,6 +78,9 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("G9", "Topology-required placement",
               "All pods of a pod set with a required topology level sit in one domain of that level.",
               topology_pass),
+    Invariant("P1", "Preemption of lower priority only",
+              "kube-scheduler preempts only bound pods of lower priority than the preemptor.",
+              preemption_pass),
 )
 _BY_ID = {inv.id: inv for inv in INVARIANTS}
 

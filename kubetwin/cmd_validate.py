@@ -1,7 +1,8 @@
 """``kubetwin validate TIMELINE``: run every invariant check on a timeline, simulated or recorded.
 
 The checks (``validator.checks``) mirror what Kubernetes itself guarantees — node capacity, the pod
-lifecycle — and what gang schedulers and Kueue promise (G1–G9 of k8s-semantics §2e). The verb prints
+lifecycle, preemption of lower priority only (P1) — and what gang schedulers and Kueue promise (G1–G9 of
+k8s-semantics §2e). The verb prints
 one table row per invariant, the timeline's unreadable lines and warnings, and optionally writes a
 JSON report and a JUnit XML file for CI.
 """
@@ -21,7 +22,7 @@ from validator.checks import FAILED, PASSED, CheckResult, run_checks
 from validator.report import build_report, write_json, write_junit
 
 HELP = (
-    "Check a timeline against the invariants (capacity, lifecycle, gang and Kueue G1–G9).\n\n"
+    "Check a timeline against the invariants (capacity, lifecycle, gang and Kueue G1–G9, preemption P1).\n\n"
     "Exit codes: 0 every invariant holds; 1 at least one is violated; 2 the input is unusable: the file "
     "is missing, a directory, or holds no readable event.\n\n"
     "A timeline with some unreadable (corrupt or torn) lines is checked on its readable events and the "

@@ -293,9 +293,9 @@ class Simulation:
         pod.phase = "Running"
         self.running[pod.seq] = pod
         self.node_pods[node][pod.seq] = pod
+        pod.bound_at = now
         if preemptible(pod):
             self.ledger.add(pod, node)
-        pod.bound_at = now
         pod.gen += 1
         self.unbound -= 1
         self.metrics.bind(pod.shape.req, now - pod.created, now)

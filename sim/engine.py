@@ -298,7 +298,7 @@ class Simulation:
             self.ledger.add(pod, node)
         pod.gen += 1
         self.unbound -= 1
-        self.metrics.bind(pod.shape.req, now - pod.created, now)
+        self.metrics.bind(now - pod.created)
         gen = pod.gen
         self.env.timeout(pod.runtime).callbacks.append(lambda _: self._complete(pod, gen))
         inst: Instance = pod.instance
@@ -557,7 +557,7 @@ class Simulation:
         self._create_pod(inst, f"{v.name}-p{self.replacements}", v.shape, v.static, v.runtime, v.pod_set)
 
     def _check_idle(self) -> None:
-        if (self.gens_alive == 0 and self.metrics.running == 0 and self.timers == 0
+        if (self.gens_alive == 0 and not self.running and self.timers == 0
                 and not self.scheduler.active and not self.scheduler.backoff
                 and not self.finish.triggered):
             self.finish.succeed("idle")

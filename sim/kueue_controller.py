@@ -211,7 +211,7 @@ class KueueController:
                        "requeueAt": None if requeue.requeue_at is None else round(requeue.requeue_at, 6)})
         if requeue.requeue_at is not None and requeue.requeue_at > now:  # PodsReadyTimeout backoff
             at = requeue.requeue_at
-            sim.call_at(at, lambda: self._requeue(key, at))
+            sim.call_at(at, lambda: self._requeue(key))
 
     @staticmethod
     def _cancel_timer(inst: Instance) -> None:
@@ -219,7 +219,7 @@ class KueueController:
             inst.timer.cancel()
             inst.timer = None
 
-    def _requeue(self, key: str, at: float) -> None:
+    def _requeue(self, key: str) -> None:
         if self.core.requeue(key, self.sim.now):
             self.cycle()
 

@@ -19,7 +19,6 @@ class Metrics:
         self.cluster = cluster
         nres = len(cluster.resources)
         self.alloc_total = [0] * nres
-        self.used_total = [0] * nres
         self.area_alloc = [0.0] * nres
         self.area_used = [0.0] * nres
         self.last_t = 0.0
@@ -30,7 +29,6 @@ class Metrics:
         self.failed = 0
         self.deleted = 0
         self.preempted = 0
-        self.running = 0
         self.nodes_ready = 0
         self.nodes_peak = 0
         self.cost = 0.0
@@ -66,21 +64,16 @@ class Metrics:
         if start is not None and price:
             self.cost += price * (now - start) / 3600.0
 
-    def bind(self, req: tuple[tuple[int, int], ...], wait: float, now: float) -> None:
-        # allocation is integrated per pod at unbind (q × time bound), so binding is O(1)
-        for r, q in req:
-            self.used_total[r] += q
+    def bind(self, wait: float) -> None:
+        # allocation is integrated per pod when it leaves (q × time bound), so binding is O(1)
         self.waits.append(wait)
         self.bound += 1
-        self.running += 1
 
     def unbind(self, req: tuple[tuple[int, int], ...], bound_at: float, now: float) -> None:
         dt = now - bound_at
         area = self.area_used
         for r, q in req:
-            self.used_total[r] -= q
             area[r] += q * dt
-        self.running -= 1
 
     def summary(self, end: float, pending: int, events: int, wall: float, reason: str,
                 running: list[tuple[tuple[tuple[int, int], ...], float]]) -> dict[str, Any]:
@@ -105,7 +98,7 @@ class Metrics:
         has_price = any(p.price is not None for p in self.cluster.pools.values())
         return {
             "pods": {"total": self.created, "scheduled": self.bound, "pendingAtEnd": pending,
-                     "runningAtEnd": self.running, "succeeded": self.succeeded, "failed": self.failed,
+                     "runningAtEnd": len(running), "succeeded": self.succeeded, "failed": self.failed,
                      "deleted": self.deleted, "preempted": self.preempted},
             "waitSeconds": {"p50": pct(50), "p95": pct(95), "p99": pct(99),
                             "mean": round(float(waits.mean()), 3) if waits.size else None,

@@ -169,4 +169,4 @@ class Preemption:
 
 def preemptible(pod: SimPod) -> bool:
     """Plain pods only: gang members and Kueue workloads' pods are never victims."""
-    return pod.gang is None and not getattr(pod.instance, "kueue", False)
+    return pod.gang is None and not pod.instance.kueue

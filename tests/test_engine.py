@@ -530,23 +530,13 @@ def test_capacity_elsewhere_does_not_wake_a_pod_that_cannot_use_it(tmp_path: Pat
     assert calls.count("wait-0") == 2
 
 
-def test_priority_orders_the_queue_across_shapes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("high_cpu", ["900m", "1"], ids=["across-shapes", "within-a-shape"])
+def test_priority_orders_the_queue(tmp_path: Path, high_cpu: str) -> None:
     r = simulate(tmp_path, scenario(ONE_CPU, [
         # the running hog outranks both, so DefaultPreemption cannot help: this is queue order alone
         wl("hog", {"cpu": "1"}, duration="10s", priority=100),
         wl("low", {"cpu": "1"}, at=["1s"], duration="10s"),
-        wl("high", {"cpu": "900m"}, at=["2s"], duration="10s", priority=10),
-    ]))
-    assert r.scheduled_at("high-0") == 10.0
-    assert r.scheduled_at("low-0") == 20.0
-
-
-def test_priority_orders_the_queue_within_a_shape(tmp_path: Path) -> None:
-    r = simulate(tmp_path, scenario(ONE_CPU, [
-        # the running hog outranks both, so DefaultPreemption cannot help: this is queue order alone
-        wl("hog", {"cpu": "1"}, duration="10s", priority=100),
-        wl("low", {"cpu": "1"}, at=["1s"], duration="10s"),
-        wl("high", {"cpu": "1"}, at=["2s"], duration="10s", priority=10),
+        wl("high", {"cpu": high_cpu}, at=["2s"], duration="10s", priority=10),
     ]))
     assert r.scheduled_at("high-0") == 10.0
     assert r.scheduled_at("low-0") == 20.0

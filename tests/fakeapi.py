@@ -316,6 +316,8 @@ class FakeAPI:
                 for c in pending:
                     if fault is not None and sent >= fault.after:
                         break
+                    if request.transport is None or request.transport.is_closing():
+                        return resp  # the client hung up (e.g. its read timeout): nothing more is emitted
                     await self._send(resp, res, c.type, c.obj)
                     pos = c.rv
                     sent += 1
@@ -370,8 +372,10 @@ class FakeAPI:
             await asyncio.sleep(fault.stall)
             done = False
         elif action == "badline":
+            # a proxy's error page in the stream; the proxy then drops the connection (events written
+            # after it would count as emitted although the client, rightly, stopped reading at the bad line)
             await resp.write(b"<html><body>502 Bad Gateway</body></html>\n")
-            done = False
+            await resp.write_eof()
         elif action == "abort":
             nxt = [c for c in self.log if c.rid == res.id and c.rv > pos
                    and (namespace is None or c.namespace == namespace)]

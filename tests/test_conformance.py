@@ -1,4 +1,4 @@
-"""validator.conformance and `kubetwin conformance`: exact verdicts over fake discovery and objects."""
+"""validator.live.conformance and `kubetwin conformance`: exact verdicts over fake discovery and objects."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from kubetwin import cmd_conformance
 from models.errors import InputError
-from validator.conformance import ProbeError, Report, probe
+from validator.live.conformance import ProbeError, Report, probe
 
 #: every path any fake in this file was asked for (tests/test_rbac.py checks them against rbac.yaml)
 SEEN_PATHS: set[str] = set()

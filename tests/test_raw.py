@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from models.errors import InputError
-from validator.raw import REDACTED, RawWriter, read_raw, redact, rfc3339_ns
+from validator.live.raw import REDACTED, RawWriter, read_raw, redact, rfc3339_ns
 
 
 def test_redact_env_values_everywhere_and_drop_managed_fields() -> None:

@@ -17,9 +17,9 @@ from rich.console import Console
 
 from kubetwin.cmd_record import run_record
 from models.errors import InputError
-from validator.kubeclient import connect
-from validator.raw import read_raw
-from validator.recorder import prepare_output
+from validator.live.kubeclient import connect
+from validator.live.raw import read_raw
+from validator.live.recorder import prepare_output
 
 ROOT = Path(__file__).resolve().parent.parent
 

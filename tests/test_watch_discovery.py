@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fakeapi import FakeAPI, Fault, Resource, SleepLog
 
-from validator.kubeclient import RestKubeClient
-from validator.raw import read_raw
-from validator.recorder import record
-from validator.watch import KINDS, Stream, Tuning, discover
+from validator.live.kubeclient import RestKubeClient
+from validator.live.raw import read_raw
+from validator.live.recorder import record
+from validator.live.watch import KINDS, Stream, Tuning, discover
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ those APIs exist, and whether the controllers that make them work are installed 
 creates, changes or deletes anything, and reads only what ``docs/rbac.yaml`` grants.
 
 The probe takes an injected ``get_json(path) -> dict | None`` coroutine (``None`` = HTTP 404), so it
-has no client library of its own; ``validator.kubeclient`` provides one for a real cluster.
+has no client library of its own; ``validator.live.kubeclient`` provides one for a real cluster.
 
 Statuses
     ``pass``         the cluster shows what the requirement asks for (rules below).
@@ -164,12 +164,12 @@ class Report:
                 "requirements": [f.to_dict() for f in self.findings]}
 
     def to_junit(self) -> str:
-        c = self.counts()
+        counts = self.counts()
         suites = ET.Element("testsuites", name="kubetwin conformance", tests=str(len(self.findings)),
-                            failures=str(c["fail"]), skipped=str(c["cannot-tell"]), errors="0")
+                            failures=str(counts["fail"]), skipped=str(counts["cannot-tell"]), errors="0")
         suite = ET.SubElement(suites, "testsuite", name=f"ai-conformance-{VERSION}",
-                              tests=str(len(self.findings)), failures=str(c["fail"]),
-                              skipped=str(c["cannot-tell"]), errors="0")
+                              tests=str(len(self.findings)), failures=str(counts["fail"]),
+                              skipped=str(counts["cannot-tell"]), errors="0")
         for f in self.findings:
             case = ET.SubElement(suite, "testcase", classname=f"ai-conformance.{f.category}", name=f.id)
             text = "\n".join(f.evidence)
@@ -252,12 +252,12 @@ class Cluster:
             out: list[_Workload] = []
             for kind, res in (("Deployment", "deployments"), ("DaemonSet", "daemonsets"),
                               ("StatefulSet", "statefulsets")):
-                for it in await self.items(f"/apis/apps/v1/{res}"):
-                    meta, spec, st = it.get("metadata") or {}, it.get("spec") or {}, it.get("status") or {}
+                for item in await self.items(f"/apis/apps/v1/{res}"):
+                    meta, spec, status = item.get("metadata") or {}, item.get("spec") or {}, item.get("status") or {}
                     if kind == "DaemonSet":
-                        ready, desired = st.get("numberReady"), st.get("desiredNumberScheduled")
+                        ready, desired = status.get("numberReady"), status.get("desiredNumberScheduled")
                     else:
-                        ready, desired = st.get("readyReplicas"), spec.get("replicas", 1)
+                        ready, desired = status.get("readyReplicas"), spec.get("replicas", 1)
                     out.append(_Workload(kind, str(meta.get("namespace", "")), str(meta.get("name", "")),
                                          ready if isinstance(ready, int) else 0,
                                          desired if isinstance(desired, int) else 0))
@@ -273,8 +273,8 @@ class Cluster:
 
 
 def _condition_true(obj: dict[str, Any], type_: str) -> bool:
-    return any(isinstance(c, dict) and c.get("type") == type_ and c.get("status") == "True"
-               for c in (obj.get("status") or {}).get("conditions") or [])
+    return any(isinstance(condition, dict) and condition.get("type") == type_ and condition.get("status") == "True"
+               for condition in (obj.get("status") or {}).get("conditions") or [])
 
 
 def _names(items: list[dict[str, Any]], limit: int = 5) -> str:
@@ -289,47 +289,47 @@ def _names(items: list[dict[str, Any]], limit: int = 5) -> str:
 Verdict = tuple[Status, str, list[str]]
 
 
-async def check_dra_support(c: Cluster) -> Verdict:
-    versions = c.groups.get("resource.k8s.io", [])
+async def check_dra_support(cluster: Cluster) -> Verdict:
+    versions = cluster.groups.get("resource.k8s.io", [])
     if not versions:
         return "fail", "resource.k8s.io is not served", ["discovery: no resource.k8s.io group"]
     if "v1" not in versions:
         return "fail", "resource.k8s.io is served only at " + ", ".join(versions) + "; v1.35 needs v1", \
             [f"discovery: resource.k8s.io {', '.join(versions)}"]
-    ev = ["discovery: resource.k8s.io/v1 served"]
-    slices = await c.items("/apis/resource.k8s.io/v1/resourceslices")
-    classes = await c.items("/apis/resource.k8s.io/v1/deviceclasses")
+    evidence = ["discovery: resource.k8s.io/v1 served"]
+    slices = await cluster.items("/apis/resource.k8s.io/v1/resourceslices")
+    classes = await cluster.items("/apis/resource.k8s.io/v1/deviceclasses")
     drivers = sorted({str((s.get("spec") or {}).get("driver")) for s in slices})
     devices = sum(len((s.get("spec") or {}).get("devices") or []) for s in slices)
-    ev.append(f"{len(slices)} ResourceSlice(s), {devices} device(s)"
+    evidence.append(f"{len(slices)} ResourceSlice(s), {devices} device(s)"
               + (f", drivers: {', '.join(drivers)}" if drivers else ""))
-    ev.append(f"{len(classes)} DeviceClass(es)" + (f": {_names(classes)}" if classes else ""))
+    evidence.append(f"{len(classes)} DeviceClass(es)" + (f": {_names(classes)}" if classes else ""))
     if slices:
-        return "pass", f"DRA v1 served; {devices} device(s) published by {len(drivers)} driver(s)", ev
-    return "cannot-tell", "DRA v1 is served but no driver publishes ResourceSlices", ev
+        return "pass", f"DRA v1 served; {devices} device(s) published by {len(drivers)} driver(s)", evidence
+    return "cannot-tell", "DRA v1 is served but no driver publishes ResourceSlices", evidence
 
 
-async def check_ai_inference(c: Cluster) -> Verdict:
+async def check_ai_inference(cluster: Cluster) -> Verdict:
     group = "gateway.networking.k8s.io"
-    gv = await c.served(group, "httproutes")
-    if gv is None:
+    group_version = await cluster.served(group, "httproutes")
+    if group_version is None:
         return "fail", "the Gateway API (HTTPRoute) is not served", [
-            f"discovery: {group} " + (", ".join(c.groups[group]) if group in c.groups else "not served")]
-    ev = [f"discovery: {gv} serves httproutes"]
-    classes = await c.items(f"/apis/{gv}/gatewayclasses")
+            f"discovery: {group} " + (", ".join(cluster.groups[group]) if group in cluster.groups else "not served")]
+    evidence = [f"discovery: {group_version} serves httproutes"]
+    classes = await cluster.items(f"/apis/{group_version}/gatewayclasses")
     accepted = [g for g in classes if _condition_true(g, "Accepted")]
     for g in classes:
         name = (g.get("metadata") or {}).get("name")
         ctrl = (g.get("spec") or {}).get("controllerName")
-        ev.append(f"GatewayClass {name} ({ctrl}): {'Accepted' if g in accepted else 'not Accepted'}")
-    gateways = await c.items(f"/apis/{gv}/gateways")
-    routes = await c.items(f"/apis/{gv}/httproutes")
-    ev.append(f"{len(gateways)} Gateway(s), {len(routes)} HTTPRoute(s)")
-    if "inference.networking.k8s.io" in c.groups or "inference.networking.x-k8s.io" in c.groups:
-        ev.append("discovery: Gateway API Inference Extension (InferencePool) served")
+        evidence.append(f"GatewayClass {name} ({ctrl}): {'Accepted' if g in accepted else 'not Accepted'}")
+    gateways = await cluster.items(f"/apis/{group_version}/gateways")
+    routes = await cluster.items(f"/apis/{group_version}/httproutes")
+    evidence.append(f"{len(gateways)} Gateway(s), {len(routes)} HTTPRoute(s)")
+    if "inference.networking.k8s.io" in cluster.groups or "inference.networking.x-k8s.io" in cluster.groups:
+        evidence.append("discovery: Gateway API Inference Extension (InferencePool) served")
     if accepted:
-        return "pass", f"Gateway API served with {len(accepted)} Accepted GatewayClass(es)", ev
-    return "cannot-tell", "Gateway API is served but no GatewayClass is Accepted", ev
+        return "pass", f"Gateway API served with {len(accepted)} Accepted GatewayClass(es)", evidence
+    return "cannot-tell", "Gateway API is served but no GatewayClass is Accepted", evidence
 
 
 @dataclass
@@ -340,38 +340,38 @@ class _Solution:
     controllers: tuple[str, ...]   # name patterns; empty = built into the control plane
 
 
-async def _solutions(c: Cluster, solutions: list[_Solution], what: str, nothing: Verdict) -> Verdict:
+async def _solutions(cluster: Cluster, solutions: list[_Solution], what: str, nothing: Verdict) -> Verdict:
     """pass if one is served with a Ready controller; fail if installed and down; else cannot-tell."""
-    ev: list[str] = []
+    evidence: list[str] = []
     ready: list[str] = []
     down: list[str] = []
     unseen: list[str] = []
     for s in solutions:
-        gv = await c.served(s.group, s.resource)
-        if gv is None:
+        group_version = await cluster.served(s.group, s.resource)
+        if group_version is None:
             continue
         if not s.controllers:
-            ev.append(f"{s.label}: {gv} serves {s.resource} (built into the control plane)")
+            evidence.append(f"{s.label}: {group_version} serves {s.resource} (built into the control plane)")
             ready.append(s.label)
             continue
-        found = await c.find(s.controllers, kinds=("Deployment", "StatefulSet"))
+        found = await cluster.find(s.controllers, kinds=("Deployment", "StatefulSet"))
         if not found:
-            ev.append(f"{s.label}: {gv} serves {s.resource}; controller not found")
+            evidence.append(f"{s.label}: {group_version} serves {s.resource}; controller not found")
             unseen.append(s.label)
             continue
-        ev.append(f"{s.label}: {gv} serves {s.resource}; " + "; ".join(str(w) for w in found))
+        evidence.append(f"{s.label}: {group_version} serves {s.resource}; " + "; ".join(str(w) for w in found))
         (ready if any(w.ready > 0 for w in found) else down).append(s.label)
     if ready:
-        return "pass", f"{what} running: {', '.join(ready)}", ev
+        return "pass", f"{what} running: {', '.join(ready)}", evidence
     if down:
-        return "fail", f"{what} installed but not Ready: {', '.join(down)}", ev
+        return "fail", f"{what} installed but not Ready: {', '.join(down)}", evidence
     if unseen:
-        return "cannot-tell", f"{what} API served but its controller was not found: {', '.join(unseen)}", ev
-    return nothing[0], nothing[1], nothing[2] + ev
+        return "cannot-tell", f"{what} API served but its controller was not found: {', '.join(unseen)}", evidence
+    return nothing[0], nothing[1], nothing[2] + evidence
 
 
-async def check_gang_scheduling(c: Cluster) -> Verdict:
-    return await _solutions(c, [
+async def check_gang_scheduling(cluster: Cluster) -> Verdict:
+    return await _solutions(cluster, [
         _Solution("Kueue", "kueue.x-k8s.io", "workloads", ("kueue-controller-manager",)),
         _Solution("Volcano", "scheduling.volcano.sh", "podgroups", ("volcano-scheduler",)),
         _Solution("coscheduling (scheduler-plugins)", "scheduling.x-k8s.io", "podgroups",
@@ -382,131 +382,131 @@ async def check_gang_scheduling(c: Cluster) -> Verdict:
         "scheduling.k8s.io workloads"]))
 
 
-async def check_cluster_autoscaling(c: Cluster) -> Verdict:
-    ev: list[str] = []
-    if await c.served("autoscaling.x-k8s.io", "provisioningrequests"):
-        ev.append("discovery: autoscaling.x-k8s.io serves provisioningrequests")
-    ca = await c.find(("cluster-autoscaler",), kinds=("Deployment",))
-    karp_gv = await c.served("karpenter.sh", "nodepools")
-    karp = await c.find(("karpenter",), kinds=("Deployment",)) if karp_gv else []
+async def check_cluster_autoscaling(cluster: Cluster) -> Verdict:
+    evidence: list[str] = []
+    if await cluster.served("autoscaling.x-k8s.io", "provisioningrequests"):
+        evidence.append("discovery: autoscaling.x-k8s.io serves provisioningrequests")
+    autoscalers = await cluster.find(("cluster-autoscaler",), kinds=("Deployment",))
+    karp_gv = await cluster.served("karpenter.sh", "nodepools")
+    karp = await cluster.find(("karpenter",), kinds=("Deployment",)) if karp_gv else []
     if karp_gv:
-        ev.append(f"discovery: {karp_gv} serves nodepools")
-    ev += [str(w) for w in ca + karp]
-    if any(w.ready > 0 for w in ca + karp):
-        names = (["cluster-autoscaler"] if any(w.ready > 0 for w in ca) else []) + \
+        evidence.append(f"discovery: {karp_gv} serves nodepools")
+    evidence += [str(w) for w in autoscalers + karp]
+    if any(w.ready > 0 for w in autoscalers + karp):
+        names = (["cluster-autoscaler"] if any(w.ready > 0 for w in autoscalers) else []) + \
             (["Karpenter"] if any(w.ready > 0 for w in karp) else [])
-        return "pass", f"node autoscaler running: {', '.join(names)}", ev
-    if ca or karp:
-        return "fail", "a node autoscaler is installed but not Ready", ev
+        return "pass", f"node autoscaler running: {', '.join(names)}", evidence
+    if autoscalers or karp:
+        return "fail", "a node autoscaler is installed but not Ready", evidence
     return "cannot-tell", "no in-cluster node autoscaler found (a managed one may run outside the " \
-        "cluster)", ev
+        "cluster)", evidence
 
 
-async def check_pod_autoscaling(c: Cluster) -> Verdict:
-    if "v2" not in c.groups.get("autoscaling", []):
+async def check_pod_autoscaling(cluster: Cluster) -> Verdict:
+    if "v2" not in cluster.groups.get("autoscaling", []):
         return "fail", "autoscaling/v2 is not served", ["discovery: autoscaling/v2 missing"]
-    ev = ["discovery: autoscaling/v2 served"]
-    hpas = await c.items("/apis/autoscaling/v2/horizontalpodautoscalers")
+    evidence = ["discovery: autoscaling/v2 served"]
+    hpas = await cluster.items("/apis/autoscaling/v2/horizontalpodautoscalers")
     custom = sum(1 for h in hpas for m in (h.get("spec") or {}).get("metrics") or []
                  if isinstance(m, dict) and m.get("type") in ("Pods", "Object", "External"))
-    ev.append(f"{len(hpas)} HorizontalPodAutoscaler(s), {custom} custom/external metric target(s)")
+    evidence.append(f"{len(hpas)} HorizontalPodAutoscaler(s), {custom} custom/external metric target(s)")
     available: list[str] = []
     registered: list[str] = []
     for group in ("custom.metrics.k8s.io", "external.metrics.k8s.io"):
         for v in ("v1beta2", "v1beta1"):
-            svc = await c.get(f"/apis/apiregistration.k8s.io/v1/apiservices/{v}.{group}")
+            svc = await cluster.get(f"/apis/apiregistration.k8s.io/v1/apiservices/{v}.{group}")
             if svc is None:
                 continue
             registered.append(f"{v}.{group}")
             ok = _condition_true(svc, "Available")
             backend = (svc.get("spec") or {}).get("service") or {}
             where = f" → {backend.get('namespace')}/{backend.get('name')}" if backend else ""
-            ev.append(f"APIService {v}.{group}{where}: {'Available' if ok else 'not Available'}")
+            evidence.append(f"APIService {v}.{group}{where}: {'Available' if ok else 'not Available'}")
             if ok:
                 available.append(group)
     if available:
-        return "pass", f"HPA v2 with {', '.join(sorted(set(available)))} available", ev
+        return "pass", f"HPA v2 with {', '.join(sorted(set(available)))} available", evidence
     if registered:
-        return "fail", "custom/external metrics APIService registered but not Available", ev
-    return "cannot-tell", "no custom or external metrics API registered (no metrics adapter)", ev
+        return "fail", "custom/external metrics APIService registered but not Available", evidence
+    return "cannot-tell", "no custom or external metrics API registered (no metrics adapter)", evidence
 
 
-async def _accelerators(c: Cluster) -> list[str]:
+async def _accelerators(cluster: Cluster) -> list[str]:
     """Evidence lines for accelerators the cluster exposes (node extended resources, DRA devices)."""
     found: dict[str, int] = {}
-    for node in await c.items("/api/v1/nodes"):
+    for node in await cluster.items("/api/v1/nodes"):
         for res, qty in ((node.get("status") or {}).get("allocatable") or {}).items():
             if res.startswith(ACCELERATOR_RESOURCES) and str(qty) not in ("0", ""):
                 found[res] = found.get(res, 0) + 1
     out = [f"{n} node(s) with {res}" for res, n in sorted(found.items())]
-    if "v1" in c.groups.get("resource.k8s.io", []):
-        slices = await c.items("/apis/resource.k8s.io/v1/resourceslices")
+    if "v1" in cluster.groups.get("resource.k8s.io", []):
+        slices = await cluster.items("/apis/resource.k8s.io/v1/resourceslices")
         devices = sum(len((s.get("spec") or {}).get("devices") or []) for s in slices)
         if devices:
             out.append(f"{devices} DRA device(s) in ResourceSlices")
     return out
 
 
-async def check_accelerator_metrics(c: Cluster) -> Verdict:
-    exporters = await c.find(("dcgm-exporter", "device-metrics-exporter", "neuron-monitor", "xpumanager"),
+async def check_accelerator_metrics(cluster: Cluster) -> Verdict:
+    exporters = await cluster.find(("dcgm-exporter", "device-metrics-exporter", "neuron-monitor", "xpumanager"),
                              kinds=("DaemonSet", "Deployment"))
-    ev = [str(w) for w in exporters]
-    for svc in await c.items("/api/v1/services"):
+    evidence = [str(w) for w in exporters]
+    for svc in await cluster.items("/api/v1/services"):
         ports = [p.get("port") for p in (svc.get("spec") or {}).get("ports") or [] if isinstance(p, dict)]
         if 9400 in ports:
             meta = svc.get("metadata") or {}
-            ev.append(f"Service {meta.get('namespace')}/{meta.get('name')} exposes port 9400 (DCGM exporter)")
-    accel = await _accelerators(c)
-    ev += accel
+            evidence.append(f"Service {meta.get('namespace')}/{meta.get('name')} exposes port 9400 (DCGM exporter)")
+    accel = await _accelerators(cluster)
+    evidence += accel
     if any(w.ready > 0 for w in exporters):
         return "pass", "accelerator metrics exporter running: " + ", ".join(
-            sorted({w.name for w in exporters if w.ready > 0})), ev
+            sorted({w.name for w in exporters if w.ready > 0})), evidence
     if any(w.desired > 0 for w in exporters):
-        return "fail", "accelerator metrics exporter installed but not Ready", ev
+        return "fail", "accelerator metrics exporter installed but not Ready", evidence
     if exporters:
-        return "cannot-tell", "accelerator metrics exporter installed but scheduled on no node", ev
+        return "cannot-tell", "accelerator metrics exporter installed but scheduled on no node", evidence
     return "cannot-tell", "no accelerator metrics exporter found" + (
-        "" if accel else " (no accelerators visible)"), ev
+        "" if accel else " (no accelerators visible)"), evidence
 
 
-async def check_ai_service_metrics(c: Cluster) -> Verdict:
-    ev: list[str] = []
+async def check_ai_service_metrics(cluster: Cluster) -> Verdict:
+    evidence: list[str] = []
     for group, res in (("monitoring.coreos.com", "servicemonitors"), ("monitoring.coreos.com", "podmonitors"),
                        ("monitoring.googleapis.com", "podmonitorings")):
-        gv = await c.served(group, res)
-        if gv:
-            ev.append(f"discovery: {gv} serves {res}")
-    collectors = await c.find(("prometheus", "otel-collector", "opentelemetry-collector", "vmagent", "alloy",
+        group_version = await cluster.served(group, res)
+        if group_version:
+            evidence.append(f"discovery: {group_version} serves {res}")
+    collectors = await cluster.find(("prometheus", "otel-collector", "opentelemetry-collector", "vmagent", "alloy",
                                "grafana-agent"),
                               exclude=("adapter", "exporter", "operator", "blackbox"))
-    if "monitoring.googleapis.com" in c.groups:
-        collectors += [w for w in await c.find(("collector",), kinds=("DaemonSet",))
+    if "monitoring.googleapis.com" in cluster.groups:
+        collectors += [w for w in await cluster.find(("collector",), kinds=("DaemonSet",))
                        if w.namespace in ("gmp-system", "gke-gmp-system") and w not in collectors]
-    ev += [str(w) for w in collectors]
+    evidence += [str(w) for w in collectors]
     if any(w.ready > 0 for w in collectors):
         return "pass", "metrics collector running: " + ", ".join(
-            sorted({w.name for w in collectors if w.ready > 0})), ev
+            sorted({w.name for w in collectors if w.ready > 0})), evidence
     if collectors:
-        return "fail", "a metrics collector is installed but not Ready", ev
-    return "cannot-tell", "no in-cluster metrics collector found (monitoring may be hosted)", ev
+        return "fail", "a metrics collector is installed but not Ready", evidence
+    return "cannot-tell", "no in-cluster metrics collector found (monitoring may be hosted)", evidence
 
 
-async def check_secure_accelerator_access(c: Cluster) -> Verdict:
-    plugins = await c.find(("device-plugin", "kubelet-plugin", "dra-driver"), kinds=("DaemonSet",))
-    accel = await _accelerators(c)
-    ev = [str(w) for w in plugins] + accel
+async def check_secure_accelerator_access(cluster: Cluster) -> Verdict:
+    plugins = await cluster.find(("device-plugin", "kubelet-plugin", "dra-driver"), kinds=("DaemonSet",))
+    accel = await _accelerators(cluster)
+    evidence = [str(w) for w in plugins] + accel
     dra = any("DRA device" in line for line in accel)
     if accel and (dra or any(w.ready > 0 for w in plugins)):
         how = (["DRA"] if dra else []) + (["device plugin"] if any(w.ready > 0 for w in plugins) else [])
-        return "pass", f"accelerators mediated by {' and '.join(how)} (isolation itself not exercised)", ev
+        return "pass", f"accelerators mediated by {' and '.join(how)} (isolation itself not exercised)", evidence
     if any(w.desired > 0 and w.ready == 0 for w in plugins) and not any(w.ready > 0 for w in plugins):
-        return "fail", "device plugin / DRA driver installed but not Ready", ev
+        return "fail", "device plugin / DRA driver installed but not Ready", evidence
     return "cannot-tell", "no accelerators visible" if not accel else \
-        "accelerators visible but no device plugin or DRA driver found", ev
+        "accelerators visible but no device plugin or DRA driver found", evidence
 
 
-async def check_robust_controller(c: Cluster) -> Verdict:
-    return await _solutions(c, [
+async def check_robust_controller(cluster: Cluster) -> Verdict:
+    return await _solutions(cluster, [
         _Solution("KubeRay", "ray.io", "rayclusters", ("kuberay-operator",)),
         _Solution("Kubeflow Training Operator", "kubeflow.org", "pytorchjobs", ("training-operator",)),
         _Solution("Kubeflow Trainer", "trainer.kubeflow.org", "trainjobs",
@@ -534,12 +534,12 @@ CHECKS: dict[str, Callable[[Cluster], Awaitable[Verdict]]] = {
 
 async def probe(get_json: GetJson) -> Report:
     """Probe a cluster for every MUST; raises :class:`ProbeError` when discovery itself fails."""
-    c = Cluster(get_json)
-    version = await c.discover()
+    cluster = Cluster(get_json)
+    version = await cluster.discover()
     findings: list[Finding] = []
     for rid, category, description in REQUIREMENTS:
         try:
-            status, summary, evidence = await CHECKS[rid](c)
+            status, summary, evidence = await CHECKS[rid](cluster)
         except _Unreadable as e:
             status, summary, evidence = "cannot-tell", "a read failed", [str(e)]
         findings.append(Finding(rid, category, description, status, summary, evidence))

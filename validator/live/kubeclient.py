@@ -10,8 +10,8 @@ also avoids the ``V1ResourceClaim`` crash of kubernetes_asyncio 36.1.0's ``Watch
 
 Why not ``kubernetes_asyncio.watch.Watch``: it retries a 410 once with the same stale
 resourceVersion, reconnects with no backoff, swallows nothing but ``TimeoutError`` and has no read
-timeout by default (see ``validator.watch``). Here a watch is one HTTP request; every way it can end
-is surfaced as an exception the reflector loop in :mod:`validator.watch` decides about:
+timeout by default (see ``validator.live.watch``). Here a watch is one HTTP request; every way it can end
+is surfaced as an exception the reflector loop in :mod:`validator.live.watch` decides about:
 
 * :class:`ApiError` — a non-2xx answer (``status``, ``retry_after`` from ``Retry-After``);
 * :class:`StreamBroken` — ``why`` is ``disconnect`` (reset, truncated chunk, refused),

@@ -2,8 +2,8 @@
 
 This is the informer-factory layer of client-go (``SharedInformerFactory.Start``): one reflector
 per kind, all running concurrently, started after API discovery decided which kinds exist. Where an
-informer feeds a cache, each :class:`~validator.watch.Watcher` here feeds the raw recording
-(:mod:`validator.raw`), so the recording is exactly what the watches saw, in arrival order.
+informer feeds a cache, each :class:`~validator.live.watch.Watcher` here feeds the raw recording
+(:mod:`validator.live.raw`), so the recording is exactly what the watches saw, in arrival order.
 
 A recording stops after ``duration`` seconds or on SIGINT/SIGTERM; either way the watchers are
 cancelled, ``RECORDING_STOPPED`` (with why) is written and the file is closed. A hard kill loses
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.errors import InputError
-from validator.kubeclient import ApiError, KubeAPI, StreamBroken
-from validator.raw import RawWriter, rfc3339_ns
-from validator.watch import KINDS, KindSpec, Sleep, Tuning, Watcher, discover, stream_rng
+from validator.live.kubeclient import ApiError, KubeAPI, StreamBroken
+from validator.live.raw import RawWriter, rfc3339_ns
+from validator.live.watch import KINDS, KindSpec, Sleep, Tuning, Watcher, discover, stream_rng
 
 RAW_NAME = "raw.jsonl"
 TIMELINE_NAME = "timeline.jsonl"

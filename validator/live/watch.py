@@ -14,11 +14,20 @@ controller's informer uses — handles this with one loop, and so does :class:`W
 3. When the stream **ends cleanly**, watch again from the last resourceVersion seen (events and
    bookmarks move it). Nothing is lost: the server replays everything after that RV.
 4. On **410 Gone** (an in-stream ``ERROR`` with code 410, or HTTP 410 on a list or watch), the RV is
-   too old to resume from: record ``GAP`` + ``RELIST`` and go back to 1. The relist shows the
+   too old to resume from: record ``GAP`` + ``RELIST`` and go back to 1 **at once** — a relist is
+   exactly what 410 asks for, and every second spent waiting is history the relist cannot show. Only
+   when a watch started from a fresh list expires again within ``min_watch_seconds`` with nothing
+   delivered (list, 410, list, 410…) does the relist wait, on the list backoff. The relist shows the
    latest state; objects known before and absent now get a synthetic ``DELETED``.
-5. On **other failures** — connection errors, truncated chunks, read timeouts, a line that is not
-   JSON, 429 (honouring ``Retry-After``), 5xx — record a ``GAP`` and resume the watch from the last
-   RV after a jittered exponential backoff (0.8 s doubling to 30 s, reset after a success).
+5. A **failed list** is retried quickly: the first retry within 200 ms (``list_retry_initial`` 0.1 s
+   with jitter 1.0), then doubling with jitter to 30 s, reset by a successful list.
+6. On **other watch failures** — connection errors, truncated chunks, read timeouts, a line that is
+   not JSON, 429 (honouring ``Retry-After``, as lists do too), 5xx — record a ``GAP`` and resume the
+   watch from the last RV after a jittered exponential backoff (0.8 s doubling to 30 s, reset after
+   a success).
+
+Each resource type (each :class:`Stream`) has its own watcher, backoffs and random source, so one
+type failing or relisting never delays another.
 
 Why not ``kubernetes_asyncio.watch.Watch``: it re-sends the same stale RV after a 410 (then raises
 on the second), reconnects with no backoff, propagates payload errors and has no read timeout; and
@@ -40,8 +49,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from validator.kubeclient import ApiError, KubeAPI, StreamBroken
-from validator.raw import RawWriter
+from validator.live.kubeclient import ApiError, KubeAPI, StreamBroken
+from validator.live.raw import RawWriter
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -111,6 +120,7 @@ class Tuning:
     backoff_cap: float = 30.0
     page_limit: int = 500
     min_watch_seconds: float = 1.0  # a watch that ends sooner with no event counts as a failure
+    list_retry_initial: float = 0.1  # first retry of a failed list in [0.1, 0.2) s
 
 
 class Backoff:
@@ -163,12 +173,15 @@ class Watcher:
         self.tuning = tuning or Tuning()
         self.sleep = sleep
         self.backoff = Backoff(rng, self.tuning.backoff_initial, self.tuning.backoff_cap)
+        self.list_backoff = Backoff(rng, self.tuning.list_retry_initial, self.tuning.backoff_cap)
         self.last_rv = ""
         self._known: dict[str, dict[str, Any]] = {}  # uid -> last state (objects that exist)
         self._recorded: dict[str, str] = {}  # uid -> newest RV recorded (kept after deletion)
         self.lists = 0
         self.watches = 0
-        self._progress = False  # the current watch delivered at least one event
+        self._progress = False  # the current watch delivered at least one event or bookmark
+        self._watch_started = 0.0
+        self._quick_expiries = 0  # watches in a row that expired at once with nothing delivered
 
     def _write(self, type_: str, **fields: Any) -> None:
         self.writer.write(type_, stream=self.stream.id, ns=self.stream.namespace, **fields)
@@ -187,24 +200,34 @@ class Watcher:
                 try:
                     await self._list()
                 except (ApiError, StreamBroken) as e:
-                    await self._failed(e, relist=True)
+                    await self._failed(e, listing=True)
                     continue
                 need_list = False
                 self.backoff.reset()
+                if self._quick_expiries == 0:  # keep backing off while lists lead to instant 410s
+                    self.list_backoff.reset()
             self._progress = False
             try:
                 await self._watch()
+                self._quick_expiries = 0
             except (Expired, ApiError, StreamBroken) as e:
                 if isinstance(e, Expired) or (isinstance(e, ApiError) and e.status == 410):
                     self._write("GAP", why="410", rv=self.last_rv or None)
                     self._write("RELIST")
                     need_list = True
-                    if not self._progress:  # list, 410, list, 410…: don't spin
-                        await self.sleep(self.backoff.next())
+                    await self._after_expiry()
                     continue
-                await self._failed(e, relist=False)
+                self._quick_expiries = 0
+                await self._failed(e, listing=False)
 
-    async def _failed(self, e: ApiError | StreamBroken, *, relist: bool) -> None:
+    async def _after_expiry(self) -> None:
+        """Relist at once after a 410; wait only when expiries repeat at once (list, 410, list, 410…)."""
+        quick = not self._progress and time.monotonic() - self._watch_started < self.tuning.min_watch_seconds
+        self._quick_expiries = self._quick_expiries + 1 if quick else 0
+        if self._quick_expiries >= 2:
+            await self.sleep(self.list_backoff.next())
+
+    async def _failed(self, e: ApiError | StreamBroken, *, listing: bool) -> None:
         """Record the GAP for a failed request, then wait before the next attempt."""
         if isinstance(e, StreamBroken):
             why = e.why
@@ -217,11 +240,11 @@ class Watcher:
         else:
             why = f"http-{e.status}"
         self._write("GAP", why=why, rv=self.last_rv or None)
-        if relist and why == "410":
+        if listing and why == "410":
             self._write("RELIST")
             if self.lists == 0:
                 return  # the very first list hit 410 (e.g. an expired continue token): just retry
-        delay = self.backoff.next()
+        delay = self.list_backoff.next() if listing else self.backoff.next()
         if isinstance(e, ApiError) and e.retry_after is not None:
             delay = max(delay, e.retry_after)
         await self.sleep(delay)
@@ -270,12 +293,12 @@ class Watcher:
     async def _watch(self) -> None:
         lo, hi = self.tuning.server_timeout
         timeout = self.rng.randint(lo, hi)
-        started = time.monotonic()
+        started = self._watch_started = time.monotonic()
         seen_any = False
         self.watches += 1
-        async for ev in self.api.watch_raw(self.stream.path, self.last_rv, timeout, True):
-            type_ = ev.get("type")
-            obj = ev.get("object")
+        async for event in self.api.watch_raw(self.stream.path, self.last_rv, timeout, True):
+            type_ = event.get("type")
+            obj = event.get("object")
             if type_ == "ERROR":
                 code = obj.get("code") if isinstance(obj, dict) else None
                 if code == 410:
@@ -289,7 +312,7 @@ class Watcher:
                 if rv:
                     self._write("BOOKMARK", rv=rv)
                     self.last_rv = rv
-                seen_any = True
+                seen_any = self._progress = True
                 continue
             if type_ not in ("ADDED", "MODIFIED", "DELETED"):
                 raise StreamBroken("bad-line", f"unknown event type {type_!r}")

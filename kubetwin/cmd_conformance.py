@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from models.errors import InputError
-from validator.conformance import VERSION, GetJson, ProbeError, Report, probe
+from validator.live.conformance import VERSION, GetJson, ProbeError, Report, probe
 
 _STYLE = {"pass": "green", "fail": "bold red", "cannot-tell": "yellow"}
 
@@ -31,7 +32,7 @@ class _Client(Protocol):
 
 async def _connect(kubeconfig: str | None, context: str | None) -> _Client:
     """A read-only client from ``validator.kubeclient``, imported only when a real cluster is probed."""
-    from validator.kubeclient import connect
+    from validator.live.kubeclient import connect
 
     conn = await connect(kubeconfig=kubeconfig, context=context)
     return conn.client
@@ -53,6 +54,10 @@ def render(report: Report, console: Console) -> None:
 
 
 def _write(path: Path, text: str, what: str) -> None:
+    if path == Path("-"):  # stdout, which then holds this report and nothing else
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as e:
@@ -68,7 +73,10 @@ async def run(get_json: GetJson, *, json_path: Path | None = None, junit_path: P
     except ProbeError as e:
         raise InputError(f"cannot probe the cluster: {e}",
                          fix="check --context/--kubeconfig and that the apiserver is reachable") from e
-    render(report, console or Console())
+    if json_path == Path("-") and junit_path == Path("-"):
+        raise InputError("--json and --junit cannot both write to stdout ('-')", field="--junit",
+                         fix="give one of them a file name")
+    render(report, console or Console(stderr=Path("-") in (json_path, junit_path)))
     if json_path is not None:
         _write(json_path, json.dumps(report.to_dict(), indent=2) + "\n", "JSON report")
     if junit_path is not None:
@@ -94,17 +102,26 @@ async def _main(kubeconfig: str | None, context: str | None, json_path: Path | N
             await res
 
 
+CONFORMANCE_HELP = (
+    "Probe a cluster read-only for the AI Conformance MUSTs.\n\n"
+    "Exit codes: 0 every requirement passes; 1 at least one fails; 2 the cluster could not be probed "
+    "(kubeconfig, context, unreachable apiserver) or a report path cannot be written; 3 none fails but "
+    "some cannot be told read-only."
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add the verb to the app."""
 
-    @app.command("conformance")
+    @app.command("conformance", help=CONFORMANCE_HELP)
     def conformance(
         context: Annotated[str | None, typer.Option(help="kubeconfig context to probe")] = None,
         kubeconfig: Annotated[str | None, typer.Option(help="kubeconfig file (default: $KUBECONFIG)")] = None,
-        json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON")] = None,
+        json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON ('-': stdout)")]
+        = None,
         junit: Annotated[Path | None, typer.Option("--junit", help="write JUnit XML (one testcase per "
                                                                    "requirement)")] = None,
     ) -> None:
-        """Probe a cluster read-only for the AI Conformance MUSTs (exit 0 pass, 1 fail, 3 cannot tell)."""
+        """Probe a cluster read-only for the AI Conformance MUSTs."""
         code = asyncio.run(_main(kubeconfig, context, json_out, junit))
         raise typer.Exit(code)

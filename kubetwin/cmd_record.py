@@ -9,7 +9,10 @@ after ``--duration``, and then derives the timeline from the raw file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +25,7 @@ from rich.table import Table
 from kubetwin import __version__
 from models.duration import DurationError, format_duration, parse_duration
 from models.errors import InputError
-from validator.raw import RawWriter
+from validator.live.raw import RawWriter
 
 _SHOWN = ("LIST_ITEM", "ADDED", "MODIFIED", "DELETED", "GAP")
 
@@ -79,8 +82,8 @@ def run_record(out: Path, *, context: str | None, kubeconfig: str | None, namesp
                duration: str | None, seed: int, console: Console) -> None:
     """Parse, connect, record, normalize; raises :class:`InputError` for bad input."""
     # imported here: kubernetes_asyncio takes a third of a second to import, and only this verb needs it
-    from validator.kubeclient import connect
-    from validator.recorder import TIMELINE_NAME, normalize_recording, record
+    from validator.live.kubeclient import connect
+    from validator.live.recorder import TIMELINE_NAME, normalize_recording, record
 
     seconds: float | None = None
     if duration is not None:
@@ -92,10 +95,19 @@ def run_record(out: Path, *, context: str | None, kubeconfig: str | None, namesp
             raise InputError(f"{duration!r} is not a positive duration", field="--duration",
                              fix="write e.g. 90s, 30m or 1h30m, or leave it out to record until Ctrl-C")
 
+    created = check_output_dir(out)
+
     async def main() -> None:
-        conn = await connect(kubeconfig=kubeconfig, context=context)
         try:
-            console.print(f"recording context {conn.context!r} into {out}"
+            conn = await connect(kubeconfig=kubeconfig, context=context)
+        except InputError:
+            raise
+        except Exception as e:
+            raise InputError(f"cannot connect to the cluster: {e}", file=kubeconfig,
+                             field="--context" if context else None,
+                             fix="check --kubeconfig/--context (kubectl config get-contexts)") from e
+        try:
+            console.print(f"connected to context {conn.context!r}; recording into {out}"
                           + (f" for {format_duration(seconds)}" if seconds else " until Ctrl-C"))
             with _Display(console) as display:
                 result = await record(conn.client, out, context=conn.context, version=__version__,
@@ -115,13 +127,71 @@ def run_record(out: Path, *, context: str | None, kubeconfig: str | None, namesp
         else:
             console.print(f"timeline: {timeline}" + (f" ({len(warnings)} warnings)" if warnings else ""))
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except InputError as e:
+        if _discard_empty(out, created):
+            raise InputError(f"{e.message}; nothing was recorded and {out} was not kept", file=e.file,
+                             field=e.field, fix=e.fix, line=e.line, column=e.column) from e
+        raise
+    except BaseException:
+        _discard_empty(out, created)
+        raise
+
+
+def check_output_dir(out: Path) -> bool:
+    """Refuse an ``-o`` that cannot hold a recording, before connecting; True when this call created it."""
+    from validator.live.recorder import RAW_NAME
+
+    fix = "choose a writable directory with -o"
+    if out.exists() and not out.is_dir():
+        raise InputError("the output path exists and is a file, not a directory", file=str(out), field="-o",
+                         fix=fix)
+    if (out / RAW_NAME).is_dir():
+        raise InputError(f"{RAW_NAME} inside it is a directory", file=str(out), field="-o", fix=fix)
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".kubetwin-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        if created:
+            _discard_empty(out, True)
+        raise InputError(f"cannot write the recording there: {e.strerror or e}", file=str(out), field="-o",
+                         fix=fix) from None
+    return created
+
+
+def _discard_empty(out: Path, created: bool) -> bool:
+    """After a failure before anything was recorded: remove an empty raw file, and the directory if this
+    run created it and it is empty. True when nothing was recorded."""
+    from validator.live.recorder import RAW_NAME
+
+    raw = out / RAW_NAME
+    with contextlib.suppress(OSError):
+        if raw.is_file() and raw.stat().st_size == 0:
+            raw.unlink()
+    if raw.exists():
+        return False
+    if created:
+        with contextlib.suppress(OSError):
+            out.rmdir()  # only when empty
+    return True
+
+
+RECORD_HELP = (
+    "Record a real cluster (read-only list/watch): raw events and a timeline.\n\n"
+    "Exit codes: 0 recorded (stopped by --duration or Ctrl-C); 2 unusable input: a flag, the "
+    "kubeconfig/context, an unreachable cluster, or an -o that cannot hold a recording (a recording that "
+    "fails before anything was recorded leaves no empty directory behind)."
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``record`` verb to the app."""
 
-    @app.command("record")
+    @app.command("record", help=RECORD_HELP)
     def record_cmd(
         out: Annotated[Path, typer.Option("-o", "--out", help="Directory for raw.jsonl and timeline.jsonl.")],
         context: Annotated[str | None, typer.Option("--context", help="kubeconfig context.")] = None,

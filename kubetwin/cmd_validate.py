@@ -1,7 +1,8 @@
 """``kubetwin validate TIMELINE``: run every invariant check on a timeline, simulated or recorded.
 
 The checks (``validator.checks``) mirror what Kubernetes itself guarantees — node capacity, the pod
-lifecycle, preemption of lower priority only (P1) — and what gang schedulers and Kueue promise (G1–G9 of
+lifecycle, preemption of lower priority only (P1), taints and node selection at bind (placement) — and
+what gang schedulers and Kueue promise (G1–G9 of
 k8s-semantics §2e). The verb prints
 one table row per invariant, the timeline's unreadable lines and warnings, and optionally writes a
 JSON report and a JUnit XML file for CI.
@@ -9,6 +10,9 @@ JSON report and a JUnit XML file for CI.
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,15 +23,18 @@ from rich.table import Table
 from models.errors import InputError
 from models.timeline import Timeline, read_timeline
 from validator.checks import FAILED, PASSED, CheckResult, run_checks
-from validator.report import build_report, write_json, write_junit
+from validator.report import build_report, junit_xml, write_json, write_junit
 
 HELP = (
-    "Check a timeline against the invariants (capacity, lifecycle, gang and Kueue G1–G9, preemption P1).\n\n"
+    "Check a timeline against the invariants (capacity, lifecycle, gang and Kueue G1–G9, preemption P1, "
+    "placement: taints, nodeSelector and required node affinity at bind).\n\n"
     "Exit codes: 0 every invariant holds; 1 at least one is violated; 2 the input is unusable: the file "
     "is missing, a directory, or holds no readable event.\n\n"
     "A timeline with some unreadable (corrupt or torn) lines is checked on its readable events and the "
     "reports are written, but the evidence is incomplete, so the exit code is 2 whatever the checks "
     "found (\"timeline has N unreadable lines; the checks ran on M events\")."
+    "\n\n--json - writes the JSON report to stdout and nothing else there (the table goes to stderr). An "
+    "output path that is a directory, or cannot be written, is unusable input (exit 2)."
 )
 
 _STYLE = {PASSED: "green", FAILED: "bold red", "not-applicable": "dim"}
@@ -78,21 +85,57 @@ def render(console: Console, tl: Timeline, results: list[CheckResult]) -> None:
             console.print(f"[{style}]… and {len(items) - _MAX_LISTED} more {label}(s)[/]")
 
 
+STDOUT = Path("-")
+
+
+def check_output_path(path: Path | None, flag: str) -> None:
+    """Refuse, before any work, a report path that cannot be a file: a directory, or in a missing one."""
+    if path is None or path == STDOUT:
+        return
+    if path.is_dir():
+        raise InputError("is a directory", file=str(path), field=flag, fix=f"give {flag} a file name, e.g. report")
+    if not path.parent.is_dir():
+        raise InputError("its directory does not exist", file=str(path), field=flag,
+                         fix=f"create {path.parent} first or choose another path")
+
+
+def _write(path: Path, flag: str, write: Callable[[], None]) -> None:
+    try:
+        write()
+    except OSError as e:
+        raise InputError(f"cannot write the report: {e.strerror or e}", file=str(path), field=flag,
+                         fix="choose a writable path") from None
+
+
 def validate_file(path: Path, json_out: Path | None = None, junit_out: Path | None = None,
                   console: Console | None = None) -> tuple[int, dict[str, Any]]:
     """Validate one timeline file: print, write the reports, return (exit code, report).
 
-    Raises :class:`InputError` for an unusable file; a file with unreadable lines gets its reports
-    written first and then raises too (exit 2, see :data:`HELP`).
+    ``-`` as ``json_out`` (or ``junit_out``) writes that report to stdout and the table to stderr.
+    Raises :class:`InputError` for an unusable file or report path; a file with unreadable lines gets its
+    reports written first and then raises too (exit 2, see :data:`HELP`).
     """
+    if json_out == STDOUT and junit_out == STDOUT:
+        raise InputError("--json and --junit cannot both write to stdout ('-')", field="--junit",
+                         fix="give one of them a file name")
+    check_output_path(json_out, "--json")
+    check_output_path(junit_out, "--junit")
     tl = load(path)
     results = run_checks(tl.events)
     report = build_report(str(path), len(tl.events), results, tl.problems, tl.warnings)
-    render(console or Console(highlight=False), tl, results)
-    if json_out is not None:
-        write_json(report, json_out)
-    if junit_out is not None:
-        write_junit(report, junit_out)
+    to_stdout = STDOUT in (json_out, junit_out)
+    if console is None:
+        console = Console(highlight=False, stderr=to_stdout)
+    render(console, tl, results)
+    if json_out == STDOUT:
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    elif json_out is not None:
+        _write(json_out, "--json", lambda: write_json(report, json_out))
+    if junit_out == STDOUT:
+        sys.stdout.write(junit_xml(report))
+    elif junit_out is not None:
+        _write(junit_out, "--junit", lambda: write_junit(report, junit_out))
+    sys.stdout.flush()
     if tl.problems:
         raise InputError(f"timeline has {len(tl.problems)} unreadable line(s); the checks ran on "
                          f"{len(tl.events)} events, so their verdict is incomplete", file=str(path),
@@ -106,8 +149,9 @@ def register(app: typer.Typer) -> None:
     @app.command("validate", help=HELP)
     def validate(
         timeline: Annotated[Path, typer.Argument(help="timeline.jsonl to check")],
-        json_out: Annotated[Path | None, typer.Option("--json", help="write the JSON report here")] = None,
-        junit: Annotated[Path | None, typer.Option("--junit", help="write JUnit XML here")] = None,
+        json_out: Annotated[Path | None, typer.Option("--json", help="write the JSON report here ('-': stdout)")]
+        = None,
+        junit: Annotated[Path | None, typer.Option("--junit", help="write JUnit XML here ('-': stdout)")] = None,
     ) -> None:
         code, _ = validate_file(timeline, json_out, junit)
         raise typer.Exit(code)

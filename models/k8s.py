@@ -19,14 +19,19 @@ class K8sModel(BaseModel):
 
 
 def _check_quantity(v: str | int | float) -> str | int | float:
-    parse_quantity(v)
+    if parse_quantity(v).value < 0:
+        raise ValueError(f"{v!r} is negative; requests and allocatable are amounts, >= 0 (as the API server "
+                         "requires)")
     return v
 
 
-#: A Kubernetes quantity as written (``"500m"``, ``8``, ``80Gi``); validated at load time.
+#: A Kubernetes quantity as written (``"500m"``, ``8``, ``80Gi``), never negative; validated at load time.
 QuantityValue = Annotated[str | int | float, AfterValidator(_check_quantity)]
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+#: a pod priority is an int32 (``PodSpec.priority``, ``PriorityClass.value``)
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 class Taint(K8sModel):
@@ -82,8 +87,16 @@ class NodeSelector(K8sModel):
     nodeSelectorTerms: list[NodeSelectorTerm] = Field(min_length=1)
 
 
+class PreferredSchedulingTerm(K8sModel):
+    """A soft node-affinity term: nodes matching ``preference`` get ``weight`` added to their score."""
+
+    weight: int = Field(ge=1, le=100)
+    preference: NodeSelectorTerm
+
+
 class NodeAffinity(K8sModel):
     requiredDuringSchedulingIgnoredDuringExecution: NodeSelector | None = None
+    preferredDuringSchedulingIgnoredDuringExecution: list[PreferredSchedulingTerm] = Field(default_factory=list)
 
 
 class Affinity(K8sModel):
@@ -98,3 +111,6 @@ class PodTemplate(K8sModel):
     tolerations: list[Toleration] = Field(default_factory=list)
     affinity: Affinity | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    priorityClassName: str | None = Field(
+        default=None, min_length=1,
+        description="a scheduling.k8s.io/v1 PriorityClass (from spec.manifests) giving the pods' priority")

@@ -11,7 +11,8 @@ def test_valid_timeline_passes_every_invariant() -> None:
     results = run_checks(valid_timeline().events)
     assert {r.invariant.id: r.status for r in results} == {
         i: "passed" for i in ("capacity", "lifecycle", "G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9",
-                              "P1")}
+                              "P1", "placement", "CA1", "CA2", "CA3", "CA4", "CA5", "H1", "H2", "H3",
+                              "D1", "D2", "D3", "D4", "D5", "D6", "D7")}
 
 
 def test_overrun_on_a_node_is_reported_with_pods_node_and_time() -> None:

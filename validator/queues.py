@@ -9,7 +9,9 @@ timeline, per ClusterQueue and per LocalQueue, as plain dicts:
   (``Admitted`` events, re-admissions included), ``pendingAtEnd`` (created, not finished, not admitted
   when the timeline ends);
 * ``timeToAdmission`` — ``WorkloadCreated`` → first ``Admitted``, seconds: ``count``, ``p50``, ``p95``,
-  ``max``. Percentiles use **linear interpolation between closest ranks** (numpy's default ``linear``
+  ``max``. A workload never admitted by the end of the timeline has waited until the end: it is
+  counted with that wait, and ``stillPending`` says how many of ``count`` were counted so.
+  Percentiles use **linear interpolation between closest ranks** (numpy's default ``linear``
   method): for sorted values x₀…xₙ₋₁ and fraction p, position (n−1)·p, interpolated between its
   neighbours;
 * ``usage`` (ClusterQueues) — per flavor and resource, from quota reservations held between
@@ -86,9 +88,15 @@ class _Queue:
     admitted: set[str] = field(default_factory=set)
     admissions: int = 0
     waits: list[float] = field(default_factory=list)
+    still_pending: int = 0
     evictions: dict[str, int] = field(default_factory=dict)
     victims: int = 0
     caused: int = 0
+
+
+def _never_admitted(w: _Wl) -> bool:
+    """Created, never admitted and not finished: pending at the end of the timeline."""
+    return w.created is not None and w.first_admitted is None and not w.finished
 
 
 def queue_summary(events: Sequence[Event]) -> dict[str, Any]:
@@ -211,6 +219,11 @@ def queue_summary(events: Sequence[Event]) -> dict[str, Any]:
         if not w.admitted and not w.finished:
             for q in queues_of(w):
                 pending[id(q)] = pending.get(id(q), 0) + 1
+        if _never_admitted(w):
+            assert w.created is not None
+            for q in queues_of(w):  # it has waited until the end of the timeline, and still waits
+                q.waits.append(end - w.created)
+                q.still_pending += 1
 
     def common(q: _Queue) -> dict[str, Any]:
         return {
@@ -219,7 +232,8 @@ def queue_summary(events: Sequence[Event]) -> dict[str, Any]:
             "admissions": q.admissions,
             "pendingAtEnd": pending.get(id(q), 0),
             "timeToAdmission": {"count": len(q.waits), "p50": percentile(q.waits, 0.5),
-                                "p95": percentile(q.waits, 0.95), "max": max(q.waits) if q.waits else None},
+                                "p95": percentile(q.waits, 0.95), "max": max(q.waits) if q.waits else None,
+                                "stillPending": q.still_pending},
             "evictions": dict(sorted(q.evictions.items())),
             "preemptions": {"victims": q.victims, "caused": q.caused},
         }
@@ -245,6 +259,7 @@ def queue_summary(events: Sequence[Event]) -> dict[str, Any]:
         out_cq[name] = d
     classes: dict[str, list[float]] = {}
     counts: dict[str, int] = {}
+    still: dict[str, int] = {}
     for w in wls.values():
         if w.cls is None:
             continue
@@ -252,9 +267,13 @@ def queue_summary(events: Sequence[Event]) -> dict[str, Any]:
         waits = classes.setdefault(w.cls, [])
         if w.first_admitted is not None and w.created is not None:
             waits.append(w.first_admitted - w.created)
-    by_class = {c: {"workloads": counts[c], "admitted": len(v),
+        elif _never_admitted(w) and w.created is not None:
+            waits.append(end - w.created)
+            still[w.cls] = still.get(w.cls, 0) + 1
+    by_class = {c: {"workloads": counts[c], "admitted": len(v) - still.get(c, 0),
                     "meanTimeToAdmission": sum(v) / len(v) if v else None,
-                    "p50": percentile(v, 0.5), "p95": percentile(v, 0.95), "max": max(v) if v else None}
+                    "p50": percentile(v, 0.5), "p95": percentile(v, 0.95), "max": max(v) if v else None,
+                    "stillPending": still.get(c, 0)}
                 for c, v in sorted(classes.items())}
     return {
         "percentileMethod": "linear",

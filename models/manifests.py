@@ -11,13 +11,17 @@ document is one Kubernetes object, the same YAML a user would ``kubectl apply``:
   completions)`` pods; JobSet: one per replicatedJob of ``replicas × that``), each with a compact pod
   template ``{requests, nodeSelector, tolerations, affinity}``, the LocalQueue from the
   ``kueue.x-k8s.io/queue-name`` label and the priority class;
+* AI operator objects - JobSet, ``leaderworkerset.x-k8s.io/v1`` LeaderWorkerSet, ``ray.io/v1``
+  RayCluster/RayJob, ``kubeflow.org/v1`` PyTorchJob, ``trainer.kubeflow.org/v1alpha1`` TrainJob (with
+  its ClusterTrainingRuntime/TrainingRuntime, from any file) and ``batch.volcano.sh/v1alpha1`` Job - →
+  a :class:`models.operators.OperatorWorkload` (a WorkloadManifest plus the controller's pods and gangs);
 * ``scheduling.x-k8s.io/v1alpha1`` PodGroup (coscheduling), ``scheduling.k8s.io`` Workload (KEP-4671)
   and ``scheduling.k8s.io/v1`` PriorityClass;
 * ``resource.k8s.io/v1`` DeviceClass / ResourceSlice / ResourceClaimTemplate, kept as raw dicts.
 
-A pod's effective request is what kube-scheduler uses: per resource, the larger of (sum of app
-containers + sidecar init containers) and the largest regular init container (plus the sidecars started
-before it); a container that sets only ``limits`` requests its limits.
+A pod's effective request is what kube-scheduler uses, computed by :mod:`models.requests` (init
+containers in order, sidecars adding to everything after them, pod-level requests, overhead, limits
+defaulting requests).
 
 Anything else - an unknown ``(apiVersion, kind)``, a field we do not model that changes scheduling - is
 a warning naming the file and document index, never silence. Fields that cannot change where or when a
@@ -33,8 +37,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from models.errors import InputError
 from models.kueue import (
     KUEUE_GROUP,
@@ -47,6 +49,8 @@ from models.kueue import (
     parse_kueue_object,
 )
 from models.quantity import Quantity, QuantityError, parse_quantity
+from models.requests import QuantityReader, pod_spec_requests
+from models.yaml_input import load_documents
 
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"
@@ -128,10 +132,13 @@ class SchedulingWorkloadManifest:
 
 @dataclass(slots=True)
 class PriorityClassManifest:
+    """A ``scheduling.k8s.io/v1`` PriorityClass: the value a pod naming it gets (API server admission)."""
+
     name: str
     value: int
     global_default: bool = False
     preemption_policy: str = "PreemptLowerPriority"
+    source: str = ""
 
 
 @dataclass(slots=True)
@@ -149,6 +156,10 @@ class ManifestSet:
     device_classes: list[dict[str, Any]] = field(default_factory=list)
     resource_slices: list[dict[str, Any]] = field(default_factory=list)
     resource_claim_templates: list[dict[str, Any]] = field(default_factory=list)
+    #: ClusterTrainingRuntime / TrainingRuntime objects by lookup key (models.operators.training_runtime_entry)
+    training_runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: TrainJobs waiting for every file's runtimes: (object, file, document index)
+    pending_trainjobs: list[tuple[dict[str, Any], str, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def extend(self, other: ManifestSet) -> None:
@@ -194,27 +205,36 @@ def load_manifests(paths: Iterable[str | Path], base_dir: str | Path) -> Manifes
         except OSError as e:
             fix = "check the path under spec.manifests (relative to the scenario file)"
             raise InputError(f"cannot read manifest file: {e.strerror or e}", file=str(p), fix=fix) from None
-        out.extend(load_manifest_text(text, str(p)))
+        out.extend(_parse_manifest_text(text, str(p)))
+    _expand_trainjobs(out)
     return out
 
 
 def load_manifest_text(text: str, file: str = "<manifest>") -> ManifestSet:
     """Parse and route every document of one multi-document YAML text."""
+    out = _parse_manifest_text(text, file)
+    _expand_trainjobs(out)
+    return out
+
+
+def _parse_manifest_text(text: str, file: str) -> ManifestSet:
     out = ManifestSet()
     for index, doc in _documents(text, file):
         _route(doc, file, index, out)
     return out
 
 
+def _expand_trainjobs(out: ManifestSet) -> None:
+    """TrainJobs once every file's runtimes are known (a TrainJob may name a runtime in another file)."""
+    from models.operators import expand  # lazy: models.operators builds on this module
+
+    for doc, file, index in out.pending_trainjobs:
+        out.workloads.append(expand(doc, file, index, out.warnings, out.training_runtimes))
+    out.pending_trainjobs.clear()
+
+
 def _documents(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        raise InputError(f"YAML syntax error: {problem}", file=file,
-                         line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
-                         fix="fix the YAML at that position") from None
+    docs = load_documents(text, file)  # libyaml; duplicate keys and alias bombs are InputErrors
     n = 0
     for i, doc in enumerate(docs):
         if doc is None:
@@ -254,13 +274,12 @@ def _route(doc: dict[str, Any], file: str, index: int, out: ManifestSet) -> None
             warn.append(f"{where}: status is ignored")
         return
     if group == KUEUE_GROUP and kind == "WorkloadPriorityClass":
-        out.workload_priority_classes[name] = _int(doc.get("value", 0), file, index, "value")
+        out.workload_priority_classes[name] = _int32(doc.get("value", 0), file, index, "value")
         return
     if api_version == "batch/v1" and kind == "Job":
         out.workloads.append(_job(doc, file, index, warn))
         return
-    if group == "jobset.x-k8s.io" and kind == "JobSet":
-        out.workloads.append(_jobset(doc, file, index, warn))
+    if _route_operator(doc, api_version, kind, file, index, out):
         return
     if group == KUEUE_GROUP and kind == "Workload":
         out.workloads.append(_kueue_workload(doc, file, index, warn))
@@ -279,8 +298,8 @@ def _route(doc: dict[str, Any], file: str, index: int, out: ManifestSet) -> None
         return
     if group == "scheduling.k8s.io" and kind == "PriorityClass":
         out.priority_classes.append(PriorityClassManifest(
-            name, _int(doc.get("value", 0), file, index, "value"), bool(doc.get("globalDefault", False)),
-            str(doc.get("preemptionPolicy", "PreemptLowerPriority"))))
+            name, _int32(doc.get("value", 0), file, index, "value"), bool(doc.get("globalDefault", False)),
+            str(doc.get("preemptionPolicy", "PreemptLowerPriority")), where))
         return
     if group == "resource.k8s.io":
         target = {"DeviceClass": out.device_classes, "ResourceSlice": out.resource_slices,
@@ -288,12 +307,38 @@ def _route(doc: dict[str, Any], file: str, index: int, out: ManifestSet) -> None
         if target is not None:
             target.append(doc)
             return
+    if (api_version, kind) in SERVING_KINDS:
+        return  # read by the serving controller's plan (models/serving.py) from the same files
     warn.append(f"{where}: {api_version or '<no apiVersion>'} {kind or '<no kind>'} is not an object "
                 "kubetwin reads; ignored")
 
 
+#: inference-serving objects that models/serving.py reads from spec.manifests itself
+SERVING_KINDS = frozenset({("apps/v1", "Deployment"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
+                           ("gateway.networking.k8s.io/v1", "HTTPRoute")})
+
+
 # ---------------------------------------------------------------------------------------------------
 # Workloads
+
+
+def _route_operator(doc: dict[str, Any], api_version: str, kind: str, file: str, index: int,
+                    out: ManifestSet) -> bool:
+    """AI operator objects (JobSet, LeaderWorkerSet, RayCluster/RayJob, PyTorchJob, TrainJob and its
+    runtimes, Volcano Job) → :class:`models.operators.OperatorWorkload`; False for any other kind."""
+    from models import operators  # lazy: models.operators builds on this module
+
+    if operators.is_training_runtime(api_version, kind):
+        key, runtime = operators.training_runtime_entry(doc)
+        out.training_runtimes[key] = runtime
+        return True
+    if not operators.is_operator_object(api_version, kind):
+        return False
+    if kind == "TrainJob":
+        out.pending_trainjobs.append((doc, file, index))
+    else:
+        out.workloads.append(operators.expand(doc, file, index, out.warnings))
+    return True
 
 
 def _meta(doc: dict[str, Any], file: str, index: int, warn: list[str], where: str) -> dict[str, Any]:
@@ -329,27 +374,6 @@ def _job(doc: dict[str, Any], file: str, index: int, warn: list[str]) -> Workloa
     spec = doc.get("spec") or {}
     ps = _job_pod_set("main", spec, 1, file, index, "spec", where, warn, meta["annotations"])
     return _workload(doc, meta, [ps], (spec.get("template") or {}).get("spec") or {}, where)
-
-
-def _jobset(doc: dict[str, Any], file: str, index: int, warn: list[str]) -> WorkloadManifest:
-    where = f"{file}#{index} (JobSet {(doc.get('metadata') or {}).get('name', '?')})"
-    meta = _meta(doc, file, index, warn, where)
-    spec = doc.get("spec") or {}
-    _warn_unknown(spec, {"replicatedJobs", "suspend", "successPolicy", "failurePolicy", "network",
-                         "ttlSecondsAfterFinished", "startupPolicy"}, "spec", where, warn)
-    pod_sets = []
-    first_pod_spec: dict[str, Any] = {}
-    for i, rj in enumerate(spec.get("replicatedJobs") or []):
-        path = f"spec.replicatedJobs[{i}]"
-        replicas = _int(rj.get("replicas", 1), file, index, f"{path}.replicas")
-        job_spec = ((rj.get("template") or {}).get("spec")) or {}
-        pod_sets.append(_job_pod_set(str(rj.get("name", f"rj{i}")), job_spec, replicas, file, index,
-                                     f"{path}.template.spec", where, warn, meta["annotations"]))
-        first_pod_spec = first_pod_spec or (job_spec.get("template") or {}).get("spec") or {}
-    if not pod_sets:
-        raise InputError("a JobSet needs at least one replicatedJob", file=f"{file}#{index}",
-                         field="spec.replicatedJobs")
-    return _workload(doc, meta, pod_sets, first_pod_spec, where)
 
 
 def _kueue_workload(doc: dict[str, Any], file: str, index: int, warn: list[str]) -> WorkloadManifest:
@@ -413,25 +437,14 @@ def compact_pod_template(pod_spec: dict[str, Any], *, file: str = "<manifest>", 
     """``{requests, nodeSelector, tolerations, affinity}`` of a pod spec; requests as canonical strings."""
     warnings = warn if warn is not None else []
     _warn_unknown(pod_spec, {"containers", "initContainers", "nodeSelector", "tolerations", "affinity",
-                             "priorityClassName", "priority"} | _INERT_POD, path, where, warnings)
-    app: dict[str, Fraction] = {}
-    for i, c in enumerate(pod_spec.get("containers") or []):
-        _add(app, _container_requests(c, file, f"{path}.containers[{i}]", where, warnings))
-    sidecars: dict[str, Fraction] = {}
-    init_peak: dict[str, Fraction] = {}
-    for i, c in enumerate(pod_spec.get("initContainers") or []):
-        req = _container_requests(c, file, f"{path}.initContainers[{i}]", where, warnings)
-        if c.get("restartPolicy") == "Always":  # sidecar: runs alongside everything after it
-            _add(sidecars, req)
-            continue
-        for r, v in req.items():
-            init_peak[r] = max(init_peak.get(r, Fraction(0)), v + sidecars.get(r, Fraction(0)))
-    total = dict(app)
-    _add(total, sidecars)
-    for r, v in init_peak.items():
-        total[r] = max(total.get(r, Fraction(0)), v)
-    requests = {r: Quantity(v, "BinarySI" if _bytes(r) else "DecimalSI").canonical()
-                for r, v in sorted(total.items()) if v}
+                             "priorityClassName", "priority", "overhead", "resources"} | _INERT_POD,
+                  path, where, warnings)
+    for kind in ("containers", "initContainers"):
+        for i, c in enumerate(pod_spec.get(kind) or []):
+            _warn_unknown(c, {"resources"} | _INERT_CONTAINER, f"{path}.{kind}[{i}]", where, warnings)
+    total = pod_spec_requests(pod_spec, _strict_quantity(file), path)
+    requests = {r: Quantity(q.value, "BinarySI" if _bytes(r) else "DecimalSI").canonical()
+                for r, q in total.items() if q.value}
     out: dict[str, Any] = {"requests": requests}
     if pod_spec.get("nodeSelector"):
         out["nodeSelector"] = {str(k): str(v) for k, v in pod_spec["nodeSelector"].items()}
@@ -439,24 +452,39 @@ def compact_pod_template(pod_spec: dict[str, Any], *, file: str = "<manifest>", 
         out["tolerations"] = list(pod_spec["tolerations"])
     affinity = pod_spec.get("affinity") or {}
     required = (affinity.get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    # required terms filter (NodeAffinity Filter); preferred terms score (NodeAffinity Score)
+    preferred = (affinity.get("nodeAffinity") or {}).get("preferredDuringSchedulingIgnoredDuringExecution")
+    node_affinity: dict[str, Any] = {}
     if required:
-        out["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": required}}
+        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = required
+    if preferred:
+        node_affinity["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
+    if node_affinity:
+        out["affinity"] = {"nodeAffinity": node_affinity}
     for k in sorted(affinity):
         if k != "nodeAffinity":
             warnings.append(f"{where}: {path}.affinity.{k}: not modelled by kubetwin; ignored")
     for k in sorted(affinity.get("nodeAffinity") or {}):
-        if k != "requiredDuringSchedulingIgnoredDuringExecution":
+        if k not in ("requiredDuringSchedulingIgnoredDuringExecution",
+                     "preferredDuringSchedulingIgnoredDuringExecution"):
             warnings.append(f"{where}: {path}.affinity.nodeAffinity.{k}: not modelled by kubetwin; ignored")
     return out
 
 
-def _container_requests(c: dict[str, Any], file: str, path: str, where: str,
-                        warn: list[str]) -> dict[str, Fraction]:
-    _warn_unknown(c, {"resources"} | _INERT_CONTAINER, path, where, warn)
-    res = c.get("resources") or {}
-    limits = _requests_frac(res.get("limits") or {}, file, f"{path}.resources.limits")
-    requests = _requests_frac(res.get("requests") or {}, file, f"{path}.resources.requests")
-    return {**limits, **requests}  # a resource with only a limit requests its limit
+_NONNEG_FIX = "requests and limits are amounts >= 0, as the API server requires"
+
+
+def _strict_quantity(file: str) -> QuantityReader:
+    """A quantity reader for manifests: a malformed quantity is an InputError naming the field."""
+    def read(raw: Any, path: str) -> Quantity:
+        try:
+            q = parse_quantity(raw)
+        except QuantityError as e:
+            raise InputError(str(e), file=file, field=path) from None
+        if q.value < 0:
+            raise InputError(f"{raw!r} is negative", file=file, field=path, fix=_NONNEG_FIX)
+        return q
+    return read
 
 
 def _requests_frac(d: dict[str, Any], file: str, path: str) -> dict[str, Fraction]:
@@ -466,17 +494,14 @@ def _requests_frac(d: dict[str, Any], file: str, path: str) -> dict[str, Fractio
             out[str(r)] = parse_quantity(q).value
         except QuantityError as e:
             raise InputError(str(e), file=file, field=f"{path}.{r}") from None
+        if out[str(r)] < 0:
+            raise InputError(f"{q!r} is negative", file=file, field=f"{path}.{r}", fix=_NONNEG_FIX)
     return out
 
 
 def _requests(d: dict[str, Any], file: str, index: int, path: str) -> dict[str, str]:
     return {r: Quantity(v, "BinarySI" if _bytes(r) else "DecimalSI").canonical()
             for r, v in sorted(_requests_frac(d, f"{file}#{index}", path).items())}
-
-
-def _add(acc: dict[str, Fraction], more: dict[str, Fraction]) -> None:
-    for r, v in more.items():
-        acc[r] = acc.get(r, Fraction(0)) + v
 
 
 def _bytes(name: str) -> bool:
@@ -490,6 +515,15 @@ def _int(v: Any, file: str, index: int, path: str) -> int:
         return int(v)
     except ValueError:
         raise InputError(f"{v!r} is not an integer", file=f"{file}#{index}", field=path) from None
+
+
+def _int32(v: Any, file: str, index: int, path: str) -> int:
+    """A priority value: an int32, as ``PriorityClass.value`` and ``PodSpec.priority`` are."""
+    n = _int(v, file, index, path)
+    if not -(2**31) <= n <= 2**31 - 1:
+        raise InputError(f"{n} is outside the int32 range of a priority", file=f"{file}#{index}", field=path,
+                         fix="use a value from -2147483648 to 2147483647 (user classes: at most 1000000000)")
+    return n
 
 
 def _warn_unknown(obj: Any, known: set[str], path: str, where: str, warn: list[str]) -> None:

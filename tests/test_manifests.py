@@ -49,10 +49,7 @@ def test_warnings_name_file_and_document() -> None:
         "kueue-v1beta2.yaml#2 (ClusterQueue team-a): spec.stopPolicy: field is not modelled by kubetwin "
         "and is ignored",
         "workloads.yaml#1 (Job train): spec.backoffLimit: not modelled by kubetwin; ignored",
-        "workloads.yaml#1 (Job train): spec.template.spec.affinity.nodeAffinity."
-        "preferredDuringSchedulingIgnoredDuringExecution: not modelled by kubetwin; ignored",
-        "workloads.yaml#6 (Deployment web): apps/v1 Deployment is not an object kubetwin reads; ignored",
-    ]
+    ]   # preferred node affinity is scored now, and a Deployment is read by the serving controller
 
 
 def test_job_pod_set_and_effective_requests() -> None:

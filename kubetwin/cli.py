@@ -29,6 +29,17 @@ def _register() -> None:
 
     for mod in (cmd_simulate, cmd_validate, cmd_record, cmd_conformance):
         mod.register(app)
+    from kubetwin import cmd_version  # issue 14: --version and the exit codes in --help
+    cmd_version.register(app)
+    from kubetwin import cmd_compare, cmd_replay  # issue 11: compare and replay
+    cmd_compare.register(app)
+    cmd_replay.register(app)
+    from kubetwin import cmd_report, cmd_sweep  # issue 13: sweep and report
+    cmd_sweep.register(app)
+    cmd_report.register(app)
+    from kubetwin import cmd_experiment, cmd_import  # issue 11: fragmentation experiment; issue 9: openb import
+    cmd_experiment.register(app)
+    cmd_import.register(app)
 
 
 _register()

@@ -3,49 +3,106 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kubetwin import __version__
+from kubetwin.estimate import check_run_size
 from models.duration import DurationError, parse_duration
 from models.errors import InputError
-from models.scenario import load_scenario, scenario_json_schema
+from models.scenario import Scenario, load_scenario, scenario_json_schema
 from models.timeline import TimelineWriter
 
 
-def simulate_to(scenario_path: str | Path, out_dir: str | Path, *, seed: int | None = None,
-                until: float | None = None) -> dict[str, Any]:
-    """Simulate a scenario file into ``out_dir`` (timeline.jsonl + summary.json); returns the summary."""
+def simulate_to(scenario: str | Path | Scenario, out_dir: str | Path, *, seed: int | None = None,
+                until: float | None = None, progress: bool = False) -> dict[str, Any]:
+    """Simulate a scenario (a file, or one already loaded) into ``out_dir`` (timeline.jsonl +
+    summary.json); returns the summary.
+
+    The first SIGINT/SIGTERM ends the run at the end of the current simulated instant with a complete
+    timeline (``RunFinished`` reason ``interrupted``) and a summary marked ``interrupted``; a second one
+    exits at once. ``progress`` shows a progress bar on a terminal for runs longer than a second.
+    """
+    from kubetwin.runprogress import RunProgress, stop_on_signals
+    from sim.build import build
     from sim.engine import Simulation
 
-    sc = load_scenario(scenario_path)
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    blueprint = build(sc, seed=seed, until=until)
     out = Path(out_dir)
+    prepare_output_dir(out)
+    err = Console(stderr=True)
+    bar = RunProgress(blueprint.duration, enabled=None if progress else False, console=err)
+    with TimelineWriter(out / "timeline.jsonl") as writer:
+        sim = Simulation(blueprint, writer)
+        try:
+            with stop_on_signals(sim, lambda msg: err.print(f"[yellow]{escape(msg)}[/]")):
+                summary = sim.run(progress=bar)
+        finally:
+            bar.close()
+    summary = {"scenario": sc.metadata.name, "seed": blueprint.seed, **summary}
+    if summary["sim"]["endReason"] == "interrupted":
+        summary["interrupted"] = True
+    if sim.kueue is not None:
+        # per-queue metrics from the run's own Workload and queue events (kept in memory), through the
+        # same function that reads recordings
+        from validator.queues import queue_summary
+
+        summary["queues"] = queue_summary(sim.kept)
+    summary = summary_document(summary)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+#: floats in summary.json keep this many decimals (milliseconds for seconds, 0.1 % for ratios)
+SUMMARY_DECIMALS = 3
+
+
+def _rounded(v: Any) -> Any:
+    if isinstance(v, float):
+        r = round(v, SUMMARY_DECIMALS)
+        return 0.0 if r == 0 else r  # no -0.0
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_rounded(x) for x in v]
+    return v
+
+
+def summary_document(summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary.json`` as written: the kubetwin version that wrote it first, every float rounded to
+    :data:`SUMMARY_DECIMALS` decimals (units: docs/summary.md)."""
+    return {"kubetwinVersion": __version__, **_rounded({k: v for k, v in summary.items()
+                                                        if k != "kubetwinVersion"})}
+
+
+def prepare_output_dir(out: Path) -> None:
+    """Create ``out`` for timeline.jsonl and summary.json, or say clearly why it cannot be used."""
+    fix = "choose a writable directory with -o"
+    if out.exists() and not out.is_dir():
+        raise InputError("the output path exists and is a file, not a directory", file=str(out), fix=fix)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"cannot create output directory: {e.strerror}", file=str(out),
-                         fix="choose a writable directory with -o") from None
-    if not out.is_dir():
-        raise InputError("output path exists and is not a directory", file=str(out), fix="choose another -o")
-    with TimelineWriter(out / "timeline.jsonl") as writer:
-        sim = Simulation(sc, writer, seed=seed, until=until)
-        summary = sim.run()
-    summary = {"scenario": sc.metadata.name, "seed": seed if seed is not None else sc.spec.seed, **summary}
-    if sim.kueue is not None:
-        # per-queue metrics come from the timeline itself, through the same function that reads
-        # recordings; pod events (most of the file) say nothing about queues and are not parsed
-        from models.timeline import iter_lines, parse_event
-        from validator.queues import queue_summary
-
-        events = [parse_event(line, i) for i, line in iter_lines(out / "timeline.jsonl")
-                  if '"kind":"Pod"' not in line]
-        summary["queues"] = queue_summary(events)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary
+        raise InputError(f"cannot create the output directory: {e.strerror or e}", file=str(out), fix=fix) from None
+    for name in ("timeline.jsonl", "summary.json"):
+        if (out / name).is_dir():
+            raise InputError(f"{name} inside it is a directory", file=str(out), fix=f"remove {out / name} or {fix}")
+    try:
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".kubetwin-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise InputError(f"cannot write in the output directory: {e.strerror or e}", file=str(out), fix=fix) \
+            from None
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -84,13 +141,18 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 
 def queues_table(summary: dict[str, Any]) -> Table | None:
+    """One row per ClusterQueue, laid out to stay readable in an 80-column terminal: no vertical rules,
+    two-line headers, waits in seconds (a workload still pending at the end counts as waiting until
+    then)."""
     queues = (summary.get("queues") or {}).get("clusterQueues") or {}
     if not queues:
         return None
-    t = Table(title="Kueue ClusterQueues")
-    for col in ("ClusterQueue", "workloads", "admitted", "pending", "wait p50 s", "p95 s", "max s",
-                "evicted", "busiest quota"):
-        t.add_column(col, justify="left" if col == "ClusterQueue" else "right")
+    t = Table(title="Kueue ClusterQueues (wait: creation to admission)", box=box.SIMPLE_HEAD, show_edge=False,
+              pad_edge=False, padding=(0, 1))
+    t.add_column("Cluster\nQueue", overflow="fold", min_width=10, ratio=1)
+    for header in ("admitted\n/ total", "pending\nat end", "wait\np50", "wait\np95", "wait\nmax", "evicted"):
+        t.add_column(header, justify="right", no_wrap=True)
+    t.add_column("busiest quota\n(mean use)", overflow="fold", min_width=10, ratio=1)
     for name, q in sorted(queues.items()):
         tta = q["timeToAdmission"]
         ev = sum(q["evictions"].values())
@@ -99,15 +161,30 @@ def queues_table(summary: dict[str, Any]) -> Table | None:
                 for res, u in per.items() if u.get("utilization") is not None]
 
         def sec(v: float | None) -> str:
-            return "—" if v is None else f"{v:,.0f}"
+            if v is None:
+                return "—"
+            for unit, scale, limit in (("s", 1, 60), ("m", 60, 3_600), ("h", 3_600, 172_800)):
+                if v < limit:
+                    return f"{v / scale:.0f}{unit}" if unit == "s" else f"{v / scale:.1f}{unit}"
+            return f"{v / 86_400:.1f}d"
 
-        t.add_row(name, str(q["workloads"]), str(q["admitted"]), str(q["pendingAtEnd"]), sec(tta["p50"]),
+        t.add_row(name, f"{q['admitted']}/{q['workloads']}", str(q["pendingAtEnd"]), sec(tta["p50"]),
                   sec(tta["p95"]), sec(tta["max"]), str(ev), max(util)[1] if util else "—")
     return t
 
 
+SIMULATE_HELP = (
+    "Simulate SCENARIO: writes OUT/timeline.jsonl and OUT/summary.json and prints a summary.\n\n"
+    "Before it starts, the run's size is estimated (pods, timeline events, disk, memory); past 20,000,000 "
+    "events or 4 GiB it is refused unless --yes is given.\n\n"
+    "Exit codes: 0 the run finished; 2 unusable input: the scenario or a manifest is invalid, a flag is "
+    "wrong, OUT cannot be written, or the run is too large without --yes; 130 interrupted (Ctrl-C): "
+    "timeline.jsonl and summary.json hold everything simulated up to then (a second Ctrl-C quits at once)."
+)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(help=SIMULATE_HELP)
     def simulate(
         scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         out: Annotated[Path, typer.Option("-o", "--out", help="output directory")] = Path("out"),
@@ -116,8 +193,12 @@ def register(app: typer.Typer) -> None:
         = None,
         json_out: Annotated[bool, typer.Option("--json", help="print summary.json instead of a table")]
         = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="run even when the estimate is past the limits")]
+        = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+        metrics: Annotated[bool, typer.Option("--metrics", help="also write OUT/metrics.om: DCGM GPU, node-pool "
+                                                                 "and Kueue queue series (OpenMetrics)")] = False,
     ) -> None:
-        """Simulate SCENARIO: writes OUT/timeline.jsonl and OUT/summary.json and prints a summary."""
         until_s = None
         if until is not None:
             try:
@@ -126,7 +207,19 @@ def register(app: typer.Typer) -> None:
                 raise InputError(str(e), field="--until", fix="e.g. --until 6h") from None
             if until_s <= 0:
                 raise InputError("must be > 0", field="--until", fix="e.g. --until 6h")
-        summary = simulate_to(scenario, out, seed=seed, until=until_s)
+        loaded = load_scenario(scenario)
+        est = check_run_size(loaded, until_s, yes=yes)
+        if est.over_limit():
+            Console(stderr=True).print(f"[yellow]warning:[/] this run will make {escape(est.describe())} (--yes)")
+        prepare_output_dir(out)
+        summary = simulate_to(loaded, out, seed=seed, until=until_s, progress=not quiet and not json_out)
+        if summary.get("interrupted"):
+            Console(stderr=True).print(f"[yellow]interrupted at t={summary['sim']['endTime']} s:[/] the timeline "
+                                       "and summary hold everything simulated up to then")
+        if metrics:
+            from kubetwin.metrics_out import write_metrics
+
+            Console(stderr=True).print(f"wrote {escape(str(write_metrics(out)))}")
         for w in summary.get("warnings", []):
             Console(stderr=True).print(f"[yellow]warning:[/] {escape(w)}")
         if json_out:
@@ -137,8 +230,10 @@ def register(app: typer.Typer) -> None:
             if qt is not None:
                 Console().print(qt)
             Console().print(f"wrote {out / 'timeline.jsonl'} and {out / 'summary.json'}")
+        if summary.get("interrupted"):
+            raise typer.Exit(130)
 
     @app.command()
     def schema() -> None:
-        """Print the scenario JSON Schema (for editor completion)."""
+        """Print the scenario JSON Schema (for editor completion). Exit code 0."""
         typer.echo(scenario_json_schema())

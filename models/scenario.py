@@ -16,13 +16,17 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from models.actions import Action
+from models.autoscaling import AutoscalerSpec, PoolAutoscaling
 from models.distributions import Distribution, Duration, NonNegDuration
+from models.dra import DeviceShorthand, DRAPodTemplate, DRASpec, ResourceSlice
 from models.duration import parse_duration
 from models.errors import InputError, did_you_mean
-from models.k8s import K8sModel, PodTemplate, QuantityValue, Taint
+from models.k8s import INT32_MAX, INT32_MIN, K8sModel, QuantityValue, Taint
+from models.serving import ServingSpec
+from models.yaml_input import load_documents, locate
 
 API_VERSION = "kubetwin.dev/v1alpha1"
 KIND = "Scenario"
@@ -34,6 +38,20 @@ class Metadata(K8sModel):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
+class PoolNode(K8sModel):
+    """One named node of a pool with its own lifetime (``kubetwin replay``: the nodes as they were)."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    readyAt: NonNegDuration = Field(default="0s", description="when the node became Ready")
+    removedAt: NonNegDuration | None = Field(default=None, description="when it was removed (omitted: never)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PoolNode:
+        if self.removedAt is not None and parse_duration(self.removedAt) < parse_duration(self.readyAt):
+            raise ValueError(f"node {self.name!r} is removed ({self.removedAt}) before it is ready ({self.readyAt})")
+        return self
+
+
 class NodePool(K8sModel):
     """A group of identical nodes (a GKE node pool, an EKS node group, a Karpenter NodePool)."""
 
@@ -43,6 +61,35 @@ class NodePool(K8sModel):
     taints: list[Taint] = Field(default_factory=list)
     allocatable: dict[str, QuantityValue]
     pricePerHour: float | None = Field(default=None, ge=0)
+    autoscaling: PoolAutoscaling | None = Field(
+        default=None,
+        description="cluster autoscaler node group bounds {minCount, maxCount}; count is the initial size")
+    provisioningDelay: Distribution | None = Field(
+        default=None, description="autoscaler: request -> node registered (a distribution; omitted: 0s)")
+    driverStartupDelay: Distribution | None = Field(
+        default=None, description="autoscaler: registered -> accelerators allocatable (a distribution; omitted: 0s)")
+    resourceSlices: list[ResourceSlice | str] = Field(
+        default_factory=list, description="DRA: ResourceSlice objects (inline, or YAML file paths relative to the "
+                                          "scenario) used as a per-node template: spec.nodeName and spec.pool.name "
+                                          "become each node's name")
+    devices: DeviceShorthand | list[DeviceShorthand] | None = Field(
+        default=None, description="DRA shorthand, per node: {driver, count, namePrefix, attributes, capacity} (or a "
+                                  "list of them); device i is <namePrefix>-<i> with the int attribute index: i")
+    nodes: list[PoolNode] | None = Field(
+        default=None, description="the pool's nodes by name, each with readyAt/removedAt (replay); "
+                                  "count must equal their number")
+
+    @model_validator(mode="after")
+    def _nodes(self) -> NodePool:
+        if self.nodes is not None:
+            if len(self.nodes) != self.count:
+                raise ValueError(f"pool {self.name!r} lists {len(self.nodes)} nodes but count is {self.count}; "
+                                 "make count the number of nodes listed")
+            names = [n.name for n in self.nodes]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"node {dup[0]!r} is listed twice in pool {self.name!r}")
+        return self
 
 
 class Cluster(K8sModel):
@@ -63,8 +110,30 @@ class ResourceWeight(K8sModel):
     weight: int = Field(default=1, ge=1, le=100)
 
 
+class PluginRef(K8sModel):
+    """A plugin named in a profile (``KubeSchedulerConfiguration.profiles[].plugins``), with its Score
+    weight."""
+
+    name: str = Field(min_length=1)
+    weight: int | None = Field(default=None, ge=1, le=100)
+
+
+class PluginSet(K8sModel):
+    enabled: list[PluginRef] = Field(default_factory=list)
+    disabled: list[PluginRef] = Field(default_factory=list)
+
+
+class ProfilePlugins(K8sModel):
+    """Which plugins run, as a ``KubeSchedulerConfiguration`` profile writes it: ``multiPoint`` enables
+    or disables a plugin at every extension point it implements (``name: "*"`` disables every default
+    one); ``score`` sets Score weights."""
+
+    multiPoint: PluginSet = Field(default_factory=PluginSet)
+    score: PluginSet = Field(default_factory=PluginSet)
+
+
 class SchedulerSpec(K8sModel):
-    """The ``NodeResourcesFit`` scoring strategy of a kube-scheduler profile."""
+    """A kube-scheduler profile: the plugins it runs and the ``NodeResourcesFit`` scoring strategy."""
 
     scoring: Literal["LeastAllocated", "MostAllocated"] = "LeastAllocated"
     resources: list[ResourceWeight] = Field(
@@ -73,6 +142,8 @@ class SchedulerSpec(K8sModel):
         default=None, ge=0, le=100,
         description="omitted: score every feasible node; 0: kube-scheduler's adaptive sampling; 1-100: that "
                     "percentage (numFeasibleNodesToFind, at least 100 nodes)")
+    plugins: ProfilePlugins = Field(default_factory=ProfilePlugins,
+                                    description="plugins enabled/disabled beyond the default profile, and weights")
 
     @model_validator(mode="after")
     def _unique(self) -> SchedulerSpec:
@@ -120,7 +191,7 @@ class PodSet(K8sModel):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     replicas: int = Field(default=1, ge=1, le=100_000)
     minCount: int | None = Field(default=None, ge=1)
-    template: PodTemplate
+    template: DRAPodTemplate
 
     @model_validator(mode="after")
     def _quorum(self) -> PodSet:
@@ -128,6 +199,15 @@ class PodSet(K8sModel):
             raise ValueError(f"minCount {self.minCount} is more than the {self.replicas} replicas of pod set "
                              f"{self.name!r}; the gang could never reach quorum")
         return self
+
+
+class ReplayNames(K8sModel):
+    """The recorded names of a replayed workload instance (``kubetwin replay``), so the replay's pods and
+    gang carry the names they had: ``instance`` is the Workload/PodGroup (or owner) name, ``pods`` the
+    pod names in pod-set order."""
+
+    instance: str | None = Field(default=None, min_length=1)
+    pods: list[str] = Field(min_length=1)
 
 
 class WorkloadGen(K8sModel):
@@ -138,13 +218,15 @@ class WorkloadGen(K8sModel):
     arrival: Arrival
     count: int | None = Field(default=None, ge=0, le=100_000_000)
     replicas: int = Field(default=1, ge=1, le=100_000)
-    priority: int = 0
-    template: PodTemplate | None = None
+    priority: int = Field(default=0, ge=INT32_MIN, le=INT32_MAX,
+                          description="pod priority (int32); or name a PriorityClass in the pod template")
+    template: DRAPodTemplate | None = None
     podSets: list[PodSet] | None = None
     duration: Distribution
     gang: Gang | None = None
     queue: str | None = Field(default=None, description="the Kueue LocalQueue (in this namespace)")
     job: str | None = Field(default=None, description="a Job or JobSet manifest file giving the pod sets")
+    names: ReplayNames | None = Field(default=None, description="recorded names of the one instance (replay)")
 
     @model_validator(mode="after")
     def _shape(self) -> WorkloadGen:
@@ -155,9 +237,28 @@ class WorkloadGen(K8sModel):
             raise ValueError("arrival 'every' needs a count (how many instances arrive)")
         if self.arrival.at is not None and self.count is not None and self.count > len(self.arrival.at):
             raise ValueError(f"count {self.count} is more than the {len(self.arrival.at)} times in 'at'")
-        if self.gang is not None and self.gang.policy == "kueue" and not self.queue:
+        if self.gang is not None and self.gang.policy == "kueue" and not self.queue and self.job is None:
             raise ValueError("gang policy kueue needs 'queue' (the LocalQueue name)")
+        if self.names is not None:
+            if self.instance_count() != 1:
+                raise ValueError("'names' names one instance; give arrival at: [one time] (or count: 1)")
+            if self.podSets is not None:
+                pods = sum(ps.replicas for ps in self.podSets)
+            else:
+                pods = self.replicas if self.template is not None else len(self.names.pods)
+            if len(self.names.pods) != pods:
+                raise ValueError(f"'names.pods' lists {len(self.names.pods)} pods but the instance has {pods}")
         return self
+
+    #: the pods' priority once PriorityClasses are resolved (:mod:`models.resolution`); None: ``priority``
+    _pod_priority: int | None = None
+
+    @property
+    def pod_priority(self) -> int:
+        """The priority of this workload's pods (``PodSpec.priority``), which kube-scheduler sorts and
+        preempts by. ``priority`` is the Workload's (Kueue's) and differs only under a
+        WorkloadPriorityClass label."""
+        return self.priority if self._pod_priority is None else self._pod_priority
 
     def instance_count(self) -> int | None:
         if self.count is not None:
@@ -165,6 +266,17 @@ class WorkloadGen(K8sModel):
         if self.arrival.at is not None:
             return len(self.arrival.at)
         return None  # poisson without count: until the run ends
+
+
+class Latencies(K8sModel):
+    """Control-plane delays a real cluster adds and the twin otherwise skips (each optional; omitted: 0)."""
+
+    schedulerQueue: Distribution | None = Field(
+        default=None, description="PodCreated -> the pod's first scheduling attempt")
+    podStartup: Distribution | None = Field(
+        default=None, description="Scheduled -> PodRunning (kubelet: sandbox, image pull, container start)")
+    jobPodCreation: Distribution | None = Field(
+        default=None, description="Kueue Admitted -> PodCreated (Job unsuspended, the Job controller creates pods)")
 
 
 class Spec(K8sModel):
@@ -175,6 +287,17 @@ class Spec(K8sModel):
     workloads: list[WorkloadGen] = Field(default_factory=list)
     manifests: list[str] = Field(default_factory=list)
     kueue: dict[str, Any] | None = None
+    latencies: Latencies | None = None
+    autoscaler: AutoscalerSpec | None = Field(
+        default=None, description="cluster autoscaler flags (scanInterval, expander, scaleDown*, "
+                                  "maxNodeProvisionTime); on when present or when a pool has autoscaling")
+    serving: ServingSpec | None = Field(
+        default=None, description="inference serving: objects (apps/v1 Deployments, autoscaling/v2 "
+                                  "HorizontalPodAutoscalers, gateway.networking.k8s.io/v1 HTTPRoutes) and loads")
+    actions: list[Action] = Field(default_factory=list, description="scripted what-if actions: [{at: 2h, scale: "
+                                                                    "{deployment, replicas}}, ...]")
+    dra: DRASpec | None = Field(default=None, description="Dynamic Resource Allocation objects: deviceClasses, "
+                                                          "resourceClaimTemplates, resourceClaims")
 
     @model_validator(mode="after")
     def _checks(self) -> Spec:
@@ -196,6 +319,8 @@ class Scenario(K8sModel):
 
     #: where the file was read from (for relative paths); not part of the schema
     _source: Path | None = None
+    #: the manifests read by :func:`models.resolution.resolve_workloads` (a ``ManifestSet``), once
+    _manifests: Any = None
 
     @property
     def source(self) -> Path | None:
@@ -207,44 +332,6 @@ class Scenario(K8sModel):
 
 
 # ----------------------------------------------------------------------------------------- loading
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader; we keep the composed node tree to map field paths to lines."""
-
-
-def _node_at(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
-    node = root
-    for part in loc:
-        if node is None:
-            return None
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == part:
-                    nxt = v
-                    break
-            if nxt is None:
-                return node
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                node = node.value[part]
-            else:
-                return node
-        else:
-            return node
-    return node
-
-
-def _key_node(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
-    """The node of the *key* at ``loc`` (for unknown-field errors)."""
-    parent = _node_at(root, loc[:-1]) if loc else None
-    if isinstance(parent, yaml.MappingNode):
-        for k, _ in parent.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == loc[-1]:
-                return k
-    return None
-
 
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
@@ -296,7 +383,7 @@ _FIXES = {
 }
 
 
-def _error_from_validation(e: ValidationError, file: str, root: yaml.Node | None) -> InputError:
+def _error_from_validation(e: ValidationError, file: str, text: str) -> InputError:
     # an unknown field is usually a typo of a missing one: report it first, with a did-you-mean
     errs = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")
     first = errs[0]
@@ -317,38 +404,31 @@ def _error_from_validation(e: ValidationError, file: str, root: yaml.Node | None
             guess = did_you_mean(field, known)
             fix = (f"did you mean {guess!r}?" if guess else
                    "remove it; known fields here: " + ", ".join(known))
-        node = _key_node(root, clean)
+        where = locate(text, clean, key=True)
     else:
-        node = _node_at(root, clean)
+        where = locate(text, clean)
         if first["type"] == "literal_error":
             msg = f"got {first.get('input')!r}; {msg}"
     more = len(errs) - 1
     if more:
         msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-    line = node.start_mark.line + 1 if node is not None else None
-    col = node.start_mark.column + 1 if node is not None else None
+    line, col = where if where is not None else (None, None)
     return InputError(msg, file=file, field=_path(clean) or None, fix=fix, line=line, column=col)
 
 
 def parse_scenario_text(text: str, file: str = "<scenario>", source: Path | None = None) -> Scenario:
-    """Parse and validate scenario YAML text; raises :class:`InputError`."""
+    """Parse and validate scenario YAML text; raises :class:`InputError`.
+
+    YAML is read by :func:`models.yaml_input.load_documents`: libyaml, no node tree, duplicate keys and
+    alias bombs refused."""
     try:
-        root = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.reader.ReaderError as e:
-        line = text.count("\n", 0, e.position) + 1
-        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
-        raise InputError(f"YAML cannot contain the character {e.character!r} ({e.reason})", file=file, line=line,
-                         column=col, fix="remove it; scenario files are plain UTF-8 text") from None
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        raise InputError(f"YAML syntax error: {e.problem or e.context}", file=file,
-                         line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
-                         fix="check indentation, colons and quotes around this place") from None
-    except yaml.YAMLError as e:
-        raise InputError(f"not valid YAML: {e}", file=file) from None
+        docs = load_documents(text, file)
     except RecursionError:
         raise InputError("YAML nests too deeply", file=file) from None
+    if len(docs) > 1:
+        raise InputError(f"the file holds {len(docs)} YAML documents; a scenario is one", file=file,
+                         fix="remove the extra '---' documents (put Kubernetes objects under spec.manifests)")
+    data = docs[0] if docs else None
     if data is None:
         raise InputError("the file is empty", file=file,
                          fix=f"start with 'apiVersion: {API_VERSION}' and 'kind: {KIND}'")
@@ -364,7 +444,7 @@ def parse_scenario_text(text: str, file: str = "<scenario>", source: Path | None
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as e:
-        raise _error_from_validation(e, file, root) from None
+        raise _error_from_validation(e, file, text) from None
     except RecursionError:
         raise InputError("the scenario nests too deeply", file=file) from None
     sc._source = source
@@ -388,12 +468,18 @@ def load_scenario(path: str | Path) -> Scenario:
     except UnicodeDecodeError as e:
         raise InputError(f"not UTF-8 text (byte {e.start})", file=str(p),
                          fix="save the file as UTF-8") from None
-    return parse_scenario_text(text, str(p), p.resolve())
+    sc = parse_scenario_text(text, str(p), p.resolve())
+    from models.resolution import resolve_workloads  # it imports this module
+
+    resolve_workloads(sc)
+    return sc
 
 
 def scenario_json_schema() -> str:
-    """The JSON Schema of the scenario, for editor completion (``kubetwin schema``)."""
-    return json.dumps(Scenario.model_json_schema(by_alias=True), indent=2, sort_keys=True)
+    """The JSON Schema of the scenario, for editor completion (``kubetwin schema``): see :mod:`models.schema`."""
+    from models.schema import scenario_schema
+
+    return json.dumps(scenario_schema(), indent=2, ensure_ascii=False)
 
 
 __all__ = ["API_VERSION", "KIND", "Distribution", "NodePool", "Scenario", "WorkloadGen", "load_scenario",

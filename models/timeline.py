@@ -40,7 +40,7 @@ EVENT_TYPES: dict[str, str] = {
     # gangs and queues
     "QueueConfigured": "gang", "WorkloadCreated": "gang", "QuotaReserved": "gang", "Admitted": "gang",
     "PodsReady": "gang",
-    "Evicted": "gang", "Requeued": "gang", "WorkloadFinished": "gang", "GangTimedOut": "gang",
+    "Evicted": "gang", "Requeued": "gang", "WorkloadFinished": "gang", "GangTimedOut": "gang", "Pending": "gang",
     # DRA
     "ClaimCreated": "dra", "ClaimAllocated": "dra", "ClaimReleased": "dra",
     # autoscaling
@@ -76,17 +76,22 @@ class Event:
                           self.node, self.group, self.reason, self.data or None)
 
 
-def event_dict(seq: int, t: float, type_: str, kind: str, name: str, namespace: str | None = None,
-               uid: str | None = None, node: str | None = None, group: str | None = None,
-               reason: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON shape of one event, with keys in their fixed order."""
+def object_ref(kind: str, name: str, namespace: str | None = None, uid: str | None = None) -> dict[str, Any]:
+    """An event's ``obj``: ``{kind, namespace?, name, uid?}`` in that key order."""
     obj: dict[str, Any] = {"kind": kind}
     if namespace:
         obj["namespace"] = namespace
     obj["name"] = name
     if uid:
         obj["uid"] = uid
-    d: dict[str, Any] = {"seq": seq, "t": t, "type": type_, "obj": obj}
+    return obj
+
+
+def event_dict(seq: int, t: float, type_: str, kind: str, name: str, namespace: str | None = None,
+               uid: str | None = None, node: str | None = None, group: str | None = None,
+               reason: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON shape of one event, with keys in their fixed order."""
+    d: dict[str, Any] = {"seq": seq, "t": t, "type": type_, "obj": object_ref(kind, name, namespace, uid)}
     if node is not None:
         d["node"] = node
     if group is not None:
@@ -107,6 +112,45 @@ def event_time(t: float) -> float:
     """Event times are kept to the microsecond; whole seconds print as ``12.0``."""
     tt = round(t, 6)
     return float(int(tt)) if tt == int(tt) else tt
+
+
+class Ref:
+    """An object reference encoded once: ``"obj":{…}`` and the ``,"group":…`` that follows it (or "")."""
+
+    __slots__ = ("group", "obj")
+
+    def __init__(self, obj: str, group: str) -> None:
+        self.obj = obj
+        self.group = group
+
+
+def _plain(s: str) -> bool:
+    """Does ``s`` encode to JSON as itself between quotes (so it can be embedded without the encoder)?"""
+    return s.isprintable() and '"' not in s and "\\" not in s
+
+
+def quote(s: str) -> str:
+    """``s`` as a JSON string (the encoder's exact output), without the encoder when it is plain."""
+    return f'"{s}"' if _plain(s) else _dumps(s)
+
+
+def ref(kind: str, name: str, namespace: str | None = None, *, uid: str | None = None,
+        group: str | None = None) -> Ref:
+    """The encoded reference to one object (and its gang key), in :func:`event_dict`'s key order."""
+    if uid is None and _plain(name) and (not namespace or _plain(namespace)) and (group is None or _plain(group)):
+        ns = f'"namespace":"{namespace}",' if namespace else ""
+        return Ref(f'"obj":{{"kind":"{kind}",{ns}"name":"{name}"}}', "" if group is None else f',"group":"{group}"')
+    return Ref(f'"obj":{_dumps(object_ref(kind, name, namespace, uid))}',
+               "" if group is None else f',"group":{_dumps(group)}')
+
+
+def with_key(encoded: str, key: str, value: Any) -> str:
+    """An encoded JSON object with one more key at the end (a template's payload plus a per-pod value)."""
+    # ``key`` is one of ours (plain); a finite float encodes as its repr, as the encoder writes it
+    value_json = repr(value) if type(value) is float and math.isfinite(value) else _dumps(value)
+    if encoded == "{}":
+        return f'{{"{key}":{value_json}}}'
+    return f'{encoded[:-1]},"{key}":{value_json}}}'
 
 
 class TimelineWriter:
@@ -143,23 +187,28 @@ class TimelineWriter:
     def emit(self, t: float, type_: str, kind: str, name: str, namespace: str | None = None, *,
              uid: str | None = None, node: str | None = None, group: str | None = None,
              reason: str | None = None, data: dict[str, Any] | None = None) -> None:
-        self._fh.write(_dumps(event_dict(self.seq, event_time(t), type_, kind, name, namespace, uid, node,
-                                         group, reason, data)))
-        self._fh.write("\n")
+        self.emit_ref(t, type_, ref(kind, name, namespace, uid=uid, group=group),
+                      node=None if node is None else _dumps(node),
+                      reason=None if reason is None else _dumps(reason),
+                      data=_dumps(data) if data else None)
+
+    def emit_ref(self, t: float, type_: str, obj: Ref, *, node: str | None = None, reason: str | None = None,
+                 data: str | None = None) -> None:
+        """The one encoder every event goes through. ``obj`` is the pre-encoded object reference (and
+        gang key) of :func:`ref`, made once per object; ``node``, ``reason`` and ``data`` are already
+        JSON-encoded with :data:`dumps` (hot loops encode a node name or a template's payload once).
+        Keys come out in the order of :func:`event_dict`."""
+        if t != self._last_t:
+            self._last_t = t
+            self._last_ts = repr(event_time(t))
+        nd = "" if node is None else ',"node":' + node
+        rs = "" if reason is None else ',"reason":' + reason
+        dt = "" if data is None else ',"data":' + data
+        self._fh.write(f'{{"seq":{self.seq},"t":{self._last_ts},"type":"{type_}",{obj.obj}{nd}{obj.group}{rs}{dt}}}\n')
         self.seq += 1
         if self._durable:
             self._fh.flush()
             os.fsync(self._fh.fileno())
-
-    def emit_json(self, t: float, body: str) -> None:
-        """Fast path for hot loops: ``body`` is the already-encoded rest of the event after ``"t"``
-        (``"type":…,"obj":{…},…``), in the key order of :func:`event_dict`. The simulator pre-encodes the
-        parts that do not change (a pod's ``obj``, a template's requests) once."""
-        if t != self._last_t:
-            self._last_t = t
-            self._last_ts = repr(event_time(t))
-        self._fh.write(f'{{"seq":{self.seq},"t":{self._last_ts},{body}}}\n')
-        self.seq += 1
 
     def write_event(self, ev: Event) -> None:
         """Append an already-built event (re-numbering ``seq``)."""
@@ -209,6 +258,10 @@ def parse_event(line: str, lineno: int = 0) -> Event:
         raise TimelineFormatError(f"not valid JSON ({e.msg} at column {e.colno})") from None
     if not isinstance(d, dict):
         raise TimelineFormatError("not a JSON object")
+    if "obj" not in d and d.get("type") in ("RunStarted", "RunFinished"):
+        # the run frame may omit obj (the design's form): it is about the run named by the header
+        scenario = (d.get("data") or {}).get("scenario") if isinstance(d.get("data"), dict) else None
+        d["obj"] = {"kind": "Run", "name": scenario if isinstance(scenario, str) else "run"}
     try:
         seq, t, type_, obj = d["seq"], d["t"], d["type"], d["obj"]
     except KeyError as e:

@@ -5,15 +5,22 @@ allocatable minus the requests of the pods bound (or assumed) on it. State is ke
 numpy arrays (``free[resource, node]``) so the scheduler can filter and score thousands of nodes with a
 few vector operations; all quantities are integer milli-units (``Quantity.MilliValue``).
 
-``fork()`` / ``commit()`` / ``revert()`` give cheap what-if placement (cluster-autoscaler's snapshot,
-Kueue's undo closures): while forked every reserve/release is logged, and ``revert`` undoes them in
-reverse order. No deep copies.
+It also keeps what the scheduler cache knows about binds: the pods bound to each node (``pods_on``)
+and, for DefaultPreemption, the requests of the preemptible ones per priority level
+(:class:`PriorityLedger`).
+
+``with cluster.forked() as what_if:`` is cluster-autoscaler's snapshot ``Fork``/``Revert``/``Commit``
+over *all* of it — free capacity, nodes added or removed, binds, per-node pod lists, the ledger and any
+search cursor a decision reads (callers record theirs with ``cluster.log.record``): every change made
+inside records an undo action in :class:`sim.snapshot.UndoLog`, forks nest, and leaving the block
+reverts unless ``what_if.commit()`` was called. No deep copies.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -21,6 +28,7 @@ import numpy.typing as npt
 
 from sim.buckets import BucketIndex
 from sim.constraints import HOSTNAME_LABEL
+from sim.snapshot import Fork, UndoLog
 
 Req = tuple[tuple[int, int], ...]  # ((resource index, milli), ...) of the non-zero requests
 
@@ -90,20 +98,31 @@ class ClusterState:
         self.pools: dict[str, Pool] = {}
         #: bumped whenever nodes appear or disappear (invalidates per-shape node masks)
         self.version = 0
-        self._undo: list[tuple[int, Req, int]] | None = None
+        #: the undo log of open what-if forks (see :meth:`forked`)
+        self.log = UndoLog()
+        self.log.on_revert.append(self._invalidate)
         #: the free-capacity bucket index (set by :meth:`enable_buckets`), kept in step with ``free``
         self.buckets: BucketIndex | None = None
+        #: bound pods per node: pod seq -> pod
+        self.pods_on: list[dict[int, Any]] = []
+        #: per node, a value that changes whenever its free capacity or its pods change (never reused):
+        #: what a per-node memo (DefaultPreemption's victims) is keyed on
+        self.stamp: list[int] = []
+        #: the last stamp handed out (a node whose stamp is newer than a remembered clock value changed since)
+        self.clock = 0
+        #: requests of preemptible bound pods per priority level (DefaultPreemption's dry run reads it)
+        self.ledger = PriorityLedger(self)
 
     def enable_buckets(self, scored: list[tuple[int, int]]) -> None:
         """Keep a :class:`sim.buckets.BucketIndex` for ``scored`` (resource index, weight) resources."""
         self.buckets = BucketIndex(len(self.resources), scored)
         for pool in self.pools.values():
-            self.buckets.add_pool(pool.name, self._alloc_vector(pool))
+            self.buckets.add_pool(pool.name, self.alloc_vector(pool))
         for node in self.nodes:
             if node.ready:
                 self.buckets.add_node(node.idx, node.pool.name, self._key(node.idx))
 
-    def _alloc_vector(self, pool: Pool) -> list[int]:
+    def alloc_vector(self, pool: Pool) -> list[int]:
         return [pool.alloc.get(res, DEFAULT_MAX_PODS * 1000 if res == "pods" else 0) for res in self.resources]
 
     def _key(self, idx: int) -> tuple[int, ...]:
@@ -116,7 +135,7 @@ class ClusterState:
     def add_pool(self, pool: Pool) -> None:
         self.pools[pool.name] = pool
         if self.buckets is not None:
-            self.buckets.add_pool(pool.name, self._alloc_vector(pool))
+            self.buckets.add_pool(pool.name, self.alloc_vector(pool))
 
     def _grow(self) -> None:
         cap = self.ready.shape[0] * 2
@@ -136,9 +155,13 @@ class ClusterState:
             self._grow()
         node = Node(idx, name, pool)
         self.nodes.append(node)
+        self.pods_on.append({})
+        self.clock += 1
+        self.stamp.append(self.clock)
         pool.nodes.append(idx)
-        vec = self._alloc_vector(pool)
+        vec = self.alloc_vector(pool)
         self.pyfree.append(list(vec))
+        alloc_zero = list(self.alloc_zero)
         for r, milli in enumerate(vec):
             self.alloc[r, idx] = milli
             self.free[r, idx] = milli
@@ -156,15 +179,44 @@ class ClusterState:
         self.mutations += 1
         if self.buckets is not None:
             self.buckets.add_node(idx, pool.name, self._key(idx))
+        if self.log.forked:
+            self.log.record(lambda: self._undo_add_node(node, alloc_zero))
         return node
 
+    def _undo_add_node(self, node: Node, alloc_zero: list[bool]) -> None:
+        idx = node.idx
+        if self.buckets is not None and node.ready:
+            self.buckets.remove_node(idx)
+        if node.ready:
+            self.nready -= 1
+            node.pool.ready -= 1
+        self.nodes.pop()
+        self.pods_on.pop()
+        self.stamp.pop()
+        self.pyfree.pop()
+        node.pool.nodes.pop()
+        self.ready[idx] = False
+        self.alloc[:, idx] = 0
+        self.free[:, idx] = 0
+        self.valid[:, idx] = 0
+        self.safe_alloc[:, idx] = 1
+        self.alloc_zero = alloc_zero
+
     def remove_node(self, idx: int) -> None:
+        """The node leaves (deleted, or NotReady): nothing can be placed on it any more. Its bound pods
+        are the caller's to delete first."""
         node = self.nodes[idx]
+        was_ready = node.ready
+        if self.log.forked:
+            saved = (self.alloc[:, idx].copy(), self.free[:, idx].copy(), list(self.pyfree[idx]),
+                     self.valid[:, idx].copy(), self.safe_alloc[:, idx].copy(), list(self.alloc_zero))
+            self.log.record(lambda: self._undo_remove_node(node, was_ready, saved))
         if node.ready:
             self.nready -= 1
             node.pool.ready -= 1
         node.ready = False
         self.mutations += 1
+        self._touch(idx)
         self.ready[idx] = False
         self.alloc[:, idx] = 0
         self.free[:, idx] = 0
@@ -172,56 +224,124 @@ class ClusterState:
         self.valid[:, idx] = 0
         self.safe_alloc[:, idx] = 1
         self.alloc_zero = [True] * len(self.resources)
-        if self.buckets is not None:
+        if self.buckets is not None and was_ready:
             self.buckets.remove_node(idx)
         self.version += 1
 
+    def _undo_remove_node(self, node: Node, was_ready: bool, saved: tuple[Any, ...]) -> None:
+        idx = node.idx
+        alloc, free, pyfree, valid, safe, alloc_zero = saved
+        self._touch(idx)
+        self.alloc[:, idx] = alloc
+        self.free[:, idx] = free
+        self.pyfree[idx] = pyfree
+        self.valid[:, idx] = valid
+        self.safe_alloc[:, idx] = safe
+        self.alloc_zero = alloc_zero
+        if was_ready:
+            node.ready = True
+            self.ready[idx] = True
+            self.nready += 1
+            node.pool.ready += 1
+            if self.buckets is not None:
+                self.buckets.add_node(idx, node.pool.name, self._key(idx))
+
     # ------------------------------------------------------------------ reservations
+
+    def _touch(self, idx: int) -> None:
+        self.clock += 1
+        self.stamp[idx] = self.clock
 
     def reserve(self, idx: int, req: Req) -> None:
         free = self.free
         row = self.pyfree[idx]
         self.mutations += 1
+        self.clock += 1
+        self.stamp[idx] = self.clock
         for r, q in req:
             free[r, idx] -= q
             row[r] -= q
         if self.buckets is not None:
             self.buckets.move(idx, tuple(row))
-        if self._undo is not None:
-            self._undo.append((idx, req, 1))
+        if self.log.forked:
+            self.log.record(lambda: self.release(idx, req))
 
     def release(self, idx: int, req: Req) -> None:
         free = self.free
         row = self.pyfree[idx]
         self.mutations += 1
+        self.clock += 1
+        self.stamp[idx] = self.clock
         for r, q in req:
             free[r, idx] += q
             row[r] += q
         if self.buckets is not None:
             self.buckets.move(idx, tuple(row))
-        if self._undo is not None:
-            self._undo.append((idx, req, -1))
+        if self.log.forked:
+            self.log.record(lambda: self.reserve(idx, req))
+
+    # ------------------------------------------------------------------ binds
+
+    def bind(self, pod: Any, node: int, preemptible: bool) -> None:
+        """Record ``pod`` (already reserved on ``node``) as bound there; ``preemptible`` pods also enter
+        the priority ledger."""
+        self.pods_on[node][pod.seq] = pod
+        self._touch(node)
+        if preemptible:
+            self.ledger.add(pod, node)
+        if self.log.forked:
+            self.log.record(lambda: self.unbind(pod, node, preemptible))
+
+    def unbind(self, pod: Any, node: int, preemptible: bool) -> None:
+        del self.pods_on[node][pod.seq]
+        self._touch(node)
+        if preemptible:
+            self.ledger.add(pod, node, -1)
+        if self.log.forked:
+            self.log.record(lambda: self.bind(pod, node, preemptible))
 
     # ------------------------------------------------------------------ what-if
 
-    def fork(self) -> None:
-        if self._undo is not None:
-            raise RuntimeError("ClusterState is already forked")
-        self._undo = []
+    @contextmanager
+    def forked(self) -> Iterator[Fork]:
+        """``with cluster.forked() as what_if:`` — every change inside is reverted on exit unless
+        ``what_if.commit()`` is called. Forks nest."""
+        with self.log.what_if() as fork:
+            yield fork
 
-    def commit(self) -> None:
-        self._undo = None
-
-    def revert(self) -> None:
-        undo, self._undo = self._undo, None
-        if undo is None:
-            raise RuntimeError("ClusterState is not forked")
-        free = self.free
+    def _invalidate(self) -> None:
+        # cached verdicts are keyed on these counters: a revert is a change like any other
         self.mutations += 1
-        for idx, req, sign in reversed(undo):
-            row = self.pyfree[idx]
-            for r, q in req:
-                free[r, idx] += q * sign
-                row[r] += q * sign
-            if self.buckets is not None:
-                self.buckets.move(idx, tuple(row))
+        self.version += 1
+
+
+class PriorityLedger:
+    """Requests of preemptible bound pods, per priority level, per node (milli-units).
+
+    DefaultPreemption's dry run asks "which nodes would fit if every pod up to priority P left"; with
+    this ledger that is a few array additions over all nodes, level by level.
+    """
+
+    def __init__(self, cluster: ClusterState) -> None:
+        self.cluster = cluster
+        self.levels: dict[int, npt.NDArray[np.int64]] = {}
+        self.counts: dict[int, int] = {}
+
+    def level(self, prio: int) -> npt.NDArray[np.int64]:
+        arr = self.levels.get(prio)
+        cap = self.cluster.free.shape
+        if arr is None or arr.shape != cap:
+            new = np.zeros(cap, dtype=np.int64)
+            if arr is not None:
+                new[:, : arr.shape[1]] = arr
+            self.levels[prio] = arr = new
+        return arr
+
+    def add(self, pod: Any, node: int, sign: int = 1) -> None:
+        arr = self.level(pod.priority)
+        for r, q in pod.shape.req:
+            arr[r, node] += sign * q
+        self.counts[pod.priority] = self.counts.get(pod.priority, 0) + sign
+
+    def below(self, prio: int) -> list[int]:
+        return sorted(p for p, c in self.counts.items() if c > 0 and p < prio)

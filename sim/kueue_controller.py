@@ -20,14 +20,14 @@ only turns its decisions into simulated time, pods and events.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from models.kueue import KueueSection
 from models.quantity import format_resources
+from sim.host import ControllerHost, Timer
 from sim.kueue import Admission, CycleResult, Eviction, KueueCore, PodSetRequest, QueuedWorkload, Requeue
-
-if TYPE_CHECKING:
-    from sim.engine import Instance, Simulation, Timer
+from sim.pods import SimPod
+from sim.workloads import Instance, workload_created
 
 
 def queue_configured(section: KueueSection) -> list[tuple[str, str, str | None, dict[str, Any]]]:
@@ -62,19 +62,48 @@ def queue_configured(section: KueueSection) -> list[tuple[str, str, str | None, 
     return out
 
 
-class KueueController:
-    """Drives :class:`sim.kueue.KueueCore` from the engine: submissions, cycles, timers, evictions."""
+class KueueWorkload:
+    """Kueue's view of one workload instance: its admission state across evictions."""
 
-    def __init__(self, sim: Simulation, section: KueueSection) -> None:
-        self.sim = sim
+    __slots__ = ("admissions", "admitted", "attempt", "inst", "ready", "timer")
+
+    def __init__(self, inst: Instance) -> None:
+        self.inst = inst
+        self.admitted = False
+        #: bumped on every admission and eviction: a PodsReady timer of an older attempt is stale
+        self.attempt = 0
+        self.admissions = 0
+        self.ready = False
+        self.timer: Timer | None = None
+
+
+class KueueController:
+    """Drives :class:`sim.kueue.KueueCore` on the controller host: submissions, cycles, timers, evictions."""
+
+    name = "kueue"
+
+    def __init__(self, section: KueueSection) -> None:
         self.section = section
         self.core = KueueCore.from_section(section)
         wfpr = section.wait_for_pods_ready
         self.wfpr_enabled = wfpr.enable
         self.timeout = wfpr.timeout_seconds
-        self.instances: dict[str, Instance] = {}
+        self.workloads: dict[str, KueueWorkload] = {}
         self.cluster_queue_of = {lq.key: lq.spec.cluster_queue for lq in section.local_queues}
         self._followup: Timer | None = None
+        self._host: ControllerHost | None = None
+
+    @property
+    def host(self) -> ControllerHost:
+        assert self._host is not None, "start() first"
+        return self._host
+
+    def start(self, host: ControllerHost) -> None:
+        self._host = host
+        for kind, name, ns, qdata in queue_configured(self.section):
+            host.emit("QueueConfigured", kind, name, ns, data=qdata)
+        host.subscribe("pod_bound", self._pod_bound)
+        host.subscribe("pod_finished", self._pod_finished)
 
     def header(self) -> dict[str, Any]:
         w = self.section.wait_for_pods_ready
@@ -82,50 +111,56 @@ class KueueController:
         return {"enabled": w.enable, "timeoutSeconds": w.timeout_seconds, "blockAdmission": w.block_admission,
                 "backoffBaseSeconds": rs.backoff_base_seconds, "backoffMaxSeconds": rs.backoff_max_seconds}
 
-    # ------------------------------------------------------------------ inputs from the engine
+    # ------------------------------------------------------------------ inputs from the host
+
+    def takes(self, inst: Instance) -> bool:
+        """Kueue's Job integration: a Job with a queue (a LocalQueue name) is Kueue's."""
+        spec = inst.generator.spec
+        return bool(spec.queue) or (spec.gang is not None and spec.gang.policy == "kueue")
 
     def submit(self, inst: Instance) -> None:
-        sim = self.sim
-        now = sim.now
-        spec = inst.gen.spec
+        host = self.host
+        now = host.now
+        inst.kueue = True
+        spec = inst.generator.spec
         queue = spec.queue or ""
-        lq_key = f"{inst.namespace}/{queue}"
-        self.instances[inst.key] = inst
-        total = sum(ps.replicas for ps in inst.gen.pod_sets)
-        min_count = sum(ps.min_count or ps.replicas for ps in inst.gen.pod_sets)
-        data: dict[str, Any] = {"policy": "kueue", "queue": queue, "minCount": min_count, "pods": total,
-                                "priority": spec.priority, "workload": spec.name,
-                                "podSets": [{"name": ps.name or "main", "count": ps.replicas,
-                                             **({"minCount": ps.min_count} if ps.min_count else {}),
-                                             "requests": format_resources(ps.requests)}
-                                            for ps in inst.gen.pod_sets]}
-        cq = self.cluster_queue_of.get(lq_key)
-        if cq is not None:
-            data["clusterQueue"] = cq
-        sim.emit(now, "WorkloadCreated", "Workload", inst.name, inst.namespace, group=inst.key, data=data)
+        self.workloads[inst.key] = KueueWorkload(inst)
+        min_count = sum(ps.min_count or ps.replicas for ps in inst.generator.pod_sets)
+        host.emit("WorkloadCreated", "Workload", inst.name, inst.namespace, group=inst.key,
+                  data=workload_created(inst, "kueue", min_count, queue=queue,
+                                        cluster_queue=self.cluster_queue_of.get(f"{inst.namespace}/{queue}")))
         pod_sets = [PodSetRequest(ps.name or "main", ps.replicas, dict(ps.requests), dict(ps.node_selector),
                                   tuple(ps.tolerations), _terms(ps.affinity), ps.min_count)
-                    for ps in inst.gen.pod_sets]
+                    for ps in inst.generator.pod_sets]
         self.core.submit(QueuedWorkload(inst.key, queue, spec.priority, now, tuple(pod_sets)), now)
         self.cycle()
 
-    def pods_bound(self, inst: Instance) -> None:
-        """A pod of ``inst`` was bound; when all are, the workload is PodsReady."""
-        if inst.ready or inst.bound < inst.expected:
+    def _pod_bound(self, pod: SimPod, node: int) -> None:
+        inst: Instance = pod.instance
+        if not inst.kueue:
             return
-        inst.ready = True
-        self._cancel_timer(inst)
-        self.core.pods_ready(inst.key, self.sim.now)
-        self.sim.emit(self.sim.now, "PodsReady", "Workload", inst.name, inst.namespace, group=inst.key)
+        inst.bound += 1
+        wl = self.workloads[inst.key]
+        # a workload is PodsReady when all its pods are bound
+        if wl.ready or inst.bound < inst.expected:
+            return
+        wl.ready = True
+        self._cancel_timer(wl)
+        host = self.host
+        self.core.pods_ready(inst.key, host.now)
+        host.emit("PodsReady", "Workload", inst.name, inst.namespace, group=inst.key)
         if self.section.wait_for_pods_ready.enable and self.section.wait_for_pods_ready.block_admission:
             self.cycle()  # blockAdmission was holding the others back
 
-    def finished(self, inst: Instance) -> None:
-        now = self.sim.now
-        self.sim.emit(now, "WorkloadFinished", "Workload", inst.name, inst.namespace, group=inst.key,
-                      reason="Succeeded")
+    def _pod_finished(self, pod: SimPod, phase: str) -> None:
+        inst: Instance = pod.instance
+        if phase != "Succeeded" or not inst.kueue or inst.done != inst.expected:
+            return
+        host = self.host
+        now = host.now
+        host.emit("WorkloadFinished", "Workload", inst.name, inst.namespace, group=inst.key, reason="Succeeded")
         self.core.finish(inst.key, now)
-        inst.admitted = False
+        self.workloads[inst.key].admitted = False
         self.cycle()
 
     # ------------------------------------------------------------------ one burst of Kueue cycles
@@ -140,7 +175,7 @@ class KueueController:
         requeued. This also keeps legal-but-circular preemption configurations from spinning at one
         instant.
         """
-        now = self.sim.now
+        now = self.host.now
         evicted = False
         for i in range(100_000):
             res: CycleResult = self.core.schedule(now, requeue_due=i == 0)
@@ -152,75 +187,78 @@ class KueueController:
             if not res.changed:
                 break
         if evicted and self._followup is None:
-            self._followup = self.sim.call_at(now + 1.0, self._follow_up)
+            self._followup = self.host.call_at(now + 1.0, self._follow_up)
 
     def _follow_up(self) -> None:
         self._followup = None
         self.cycle()
 
     def _admit(self, adm: Admission) -> None:
-        sim = self.sim
-        now = sim.now
-        inst = self.instances[adm.workload]
+        host = self.host
+        now = host.now
+        wl = self.workloads[adm.workload]
+        inst = wl.inst
         data: dict[str, Any] = {"clusterQueue": adm.cluster_queue, "flavors": adm.flavors,
                                 "usage": adm.usage_strings()}
         if adm.borrowed:
             data["borrowed"] = True
-        sim.emit(now, "QuotaReserved", "Workload", inst.name, inst.namespace, group=inst.key, data=data)
-        sim.emit(now, "Admitted", "Workload", inst.name, inst.namespace, group=inst.key,
-                 data={"clusterQueue": adm.cluster_queue})
-        inst.admitted = True
-        inst.admissions += 1
-        inst.attempt += 1
-        inst.ready = False
+        host.emit("QuotaReserved", "Workload", inst.name, inst.namespace, group=inst.key, data=data)
+        host.emit("Admitted", "Workload", inst.name, inst.namespace, group=inst.key,
+                  data={"clusterQueue": adm.cluster_queue})
+        wl.admitted = True
+        wl.admissions += 1
+        wl.attempt += 1
+        wl.ready = False
         inst.bound = 0
         inst.done = 0
-        attempt = inst.attempt
-        sim.create_admitted_pods(inst, adm.node_selector, adm.tolerations)
+        attempt = wl.attempt
+        prefix = inst.name if wl.admissions <= 1 else f"{inst.name}-r{wl.admissions - 1}"
+        host.create_pods(inst, adm.node_selector, adm.tolerations, prefix)
         if self.wfpr_enabled:
-            self._cancel_timer(inst)
-            inst.timer = sim.call_at(now + self.timeout, self._timeout_check(inst, attempt))
+            self._cancel_timer(wl)
+            wl.timer = host.call_at(now + self.timeout, self._timeout_check(wl, attempt))
 
-    def _timeout_check(self, inst: Instance, attempt: int) -> Callable[[], None]:
+    def _timeout_check(self, wl: KueueWorkload, attempt: int) -> Callable[[], None]:
         def check() -> None:
-            if inst.attempt != attempt or not inst.admitted or inst.ready:
+            if wl.attempt != attempt or not wl.admitted or wl.ready:
                 return
-            req = self.core.evict(inst.key, self.sim.now, "PodsReadyTimeout")
-            self._evicted(inst.key, "PodsReadyTimeout", req, None)
+            req = self.core.evict(wl.inst.key, self.host.now, "PodsReadyTimeout")
+            self._evicted(wl.inst.key, "PodsReadyTimeout", req, None)
             self.cycle()
         return check
 
     def _evicted(self, key: str, reason: str, requeue: Requeue, ev: Eviction | None) -> None:
-        sim = self.sim
-        now = sim.now
-        inst = self.instances[key]
+        host = self.host
+        now = host.now
+        wl = self.workloads[key]
+        inst = wl.inst
         data: dict[str, Any] = {"clusterQueue": self.cluster_queue_of.get(f"{inst.namespace}/"
-                                                                          f"{inst.gen.spec.queue}", "")}
+                                                                          f"{inst.generator.spec.queue}", "")}
         if ev is not None:
             data["preemptor"] = ev.preemptor
             data["message"] = ev.message
-        sim.emit(now, "Evicted", "Workload", inst.name, inst.namespace, group=inst.key, reason=reason, data=data)
-        inst.admitted = False
-        inst.attempt += 1  # invalidates this admission's PodsReady timer
-        self._cancel_timer(inst)
-        sim.delete_instance_pods(inst, f"Evicted by Kueue: {reason}")
+        host.emit("Evicted", "Workload", inst.name, inst.namespace, group=inst.key, reason=reason, data=data)
+        wl.admitted = False
+        wl.attempt += 1  # invalidates this admission's PodsReady timer
+        self._cancel_timer(wl)
+        host.delete_pods(inst, f"Evicted by Kueue: {reason}")
         if requeue.deactivated:
             return
-        sim.emit(now, "Requeued", "Workload", inst.name, inst.namespace, group=inst.key,
-                 data={"backoffSeconds": requeue.backoff_seconds,
-                       "requeueAt": None if requeue.requeue_at is None else round(requeue.requeue_at, 6)})
+        host.emit("Requeued", "Workload", inst.name, inst.namespace, group=inst.key,
+                  data={"backoffSeconds": requeue.backoff_seconds,
+                        "requeueAt": None if requeue.requeue_at is None else round(requeue.requeue_at, 6)})
         if requeue.requeue_at is not None and requeue.requeue_at > now:  # PodsReadyTimeout backoff
             at = requeue.requeue_at
-            sim.call_at(at, lambda: self._requeue(key))
+            host.call_at(at, lambda: self._requeue(key))
 
     @staticmethod
-    def _cancel_timer(inst: Instance) -> None:
-        if inst.timer is not None:
-            inst.timer.cancel()
-            inst.timer = None
+    def _cancel_timer(wl: KueueWorkload) -> None:
+        if wl.timer is not None:
+            wl.timer.cancel()
+            wl.timer = None
 
     def _requeue(self, key: str) -> None:
-        if self.core.requeue(key, self.sim.now):
+        if self.core.requeue(key, self.host.now):
             self.cycle()
 
 

@@ -1,7 +1,8 @@
 """Run metrics, kept online while the simulation runs (no second pass over the timeline).
 
 Time-weighted allocation per resource (Σ requests of bound pods / Σ allocatable of ready nodes,
-integrated over time), pod wait times (creation → ``Scheduled``), node counts and cost
+integrated over time), pod wait times (creation → ``Scheduled``; a pod never scheduled has waited
+until the end of the run and counts so, ``waitSeconds.stillPending`` says how many), node counts and cost
 (``pricePerHour`` × ready hours). ``summary()`` returns the dict written to ``summary.json``.
 """
 
@@ -76,15 +77,18 @@ class Metrics:
             area[r] += q * dt
 
     def summary(self, end: float, pending: int, events: int, wall: float, reason: str,
-                running: list[tuple[tuple[tuple[int, int], ...], float]]) -> dict[str, Any]:
-        """``running``: (requests, bound_at) of the pods still bound at ``end``."""
+                running: list[tuple[tuple[tuple[int, int], ...], float]],
+                pending_created: list[float] | None = None) -> dict[str, Any]:
+        """``running``: (requests, bound_at) of the pods still bound at ``end``; ``pending_created``: the
+        creation times of the pods never bound — they have waited until the end, and count so."""
         self._advance(end)
         for req, bound_at in running:
             for r, q in req:
                 self.area_used[r] += q * (end - bound_at)
         for idx in sorted(self.node_started):
             self._bill(idx, end)
-        waits = np.asarray(self.waits, dtype=float)
+        still = [end - c for c in pending_created or []]
+        waits = np.asarray(self.waits + still, dtype=float)
 
         def pct(p: float) -> float | None:
             return round(float(np.percentile(waits, p)), 3) if waits.size else None
@@ -102,7 +106,8 @@ class Metrics:
                      "deleted": self.deleted, "preempted": self.preempted},
             "waitSeconds": {"p50": pct(50), "p95": pct(95), "p99": pct(99),
                             "mean": round(float(waits.mean()), 3) if waits.size else None,
-                            "max": round(float(waits.max()), 3) if waits.size else None},
+                            "max": round(float(waits.max()), 3) if waits.size else None,
+                            "stillPending": len(still)},
             "gpu": {"allocationRatio": round(used_accel / alloc_accel, 6) if alloc_accel else None,
                     "resources": [self.cluster.resources[r] for r in self.accel]},
             "allocationRatio": per_res,

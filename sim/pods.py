@@ -1,9 +1,10 @@
 """Pods, pod shapes and gang groups: the light objects the scheduler's hot loop works on.
 
 A :class:`PodShape` is everything that decides *where* a pod may go — requests and placement
-constraints. Pods of one workload template share a shape, so node-pool verdicts (taints, selectors,
-affinity) and node masks are computed once per shape, not per pod. A :class:`GangGroup` is the
-scheduler-side view of a PodGroup (coscheduling) or a scheduling.k8s.io Workload pod group
+constraints. Pods of one workload template share a shape, so the verdicts of the Filter plugins that
+look only at a node's pool or identity (TaintToleration, NodeAffinity — ``depends`` ⊆ {pool, node},
+see :mod:`sim.framework`) and the node masks they give are computed once per shape, not per pod. A
+:class:`GangGroup` is the scheduler-side view of a PodGroup (coscheduling) or a scheduling.k8s.io Workload pod group
 (KEP-4671): its ``minCount``, Permit timeout and the members waiting at Permit.
 """
 
@@ -15,14 +16,16 @@ import numpy as np
 import numpy.typing as npt
 
 from sim.cluster import ClusterState, Req
-from sim.constraints import depends_on_node_identity, node_reason
 
 
 class PodShape:
     __slots__ = (
         "affinity",
         "eligible",
+        "example",
         "failed_at",
+        "filters",
+        "idx",
         "key",
         "mask",
         "mask_version",
@@ -31,6 +34,8 @@ class PodShape:
         "next_start",
         "node_selector",
         "per_node",
+        "plan",
+        "plan_version",
         "pool_index",
         "pool_index_version",
         "pool_reason",
@@ -45,7 +50,8 @@ class PodShape:
     )
 
     def __init__(self, key: Any, req: Req, nres: int, tolerations: list[dict[str, Any]],
-                 node_selector: dict[str, str], affinity: dict[str, Any] | None, nscore: int = 0) -> None:
+                 node_selector: dict[str, str], affinity: dict[str, Any] | None, nscore: int = 0,
+                 filters: list[Any] | None = None) -> None:
         self.key = key
         self.req = req
         vec = [0] * nres
@@ -71,24 +77,40 @@ class PodShape:
         self.tolerations = tolerations
         self.node_selector = node_selector
         self.affinity = affinity
-        self.per_node = depends_on_node_identity(node_selector, affinity)
+        #: the Filter plugins whose verdicts depend only on a node's pool or identity, in profile order
+        self.filters: list[Any] = list(filters or [])
+        #: a pod of this shape: what those plugins are asked about (their verdicts depend on the shape only)
+        self.example: SimPod | None = None
+        self.per_node = any("node" in p.depends and (not hasattr(p, "node_dependent") or p.node_dependent(self))
+                            for p in self.filters)
         self.pool_reason: dict[str, str | None] = {}
+        #: the scheduler's per-shape plan (node-by-node filters, extra scorers), cached per cluster version
+        self.plan: Any = None
+        self.plan_version = -1
         self.mask: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        #: the indexes of the nodes in ``mask``
+        self.idx: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self.mask_version = -1
         #: pods of this shape that failed scheduling: a heap in queue order (priority, creation, seq)
         self.waiting: list[tuple[int, float, int, SimPod]] = []
 
     def reason_for(self, cluster: ClusterState, idx: int) -> str | None:
-        node = cluster.nodes[idx]
-        pool = node.pool
+        """The first pool/node Filter plugin's reason to refuse node ``idx``, or None."""
         if not self.per_node:
+            pool = cluster.nodes[idx].pool
             if pool.name not in self.pool_reason:
-                self.pool_reason[pool.name] = node_reason(self.tolerations, self.node_selector,
-                                                          self.affinity, pool.labels | {}, pool.taints,
-                                                          node.name)
+                self.pool_reason[pool.name] = self._reason(idx)
             return self.pool_reason[pool.name]
-        return node_reason(self.tolerations, self.node_selector, self.affinity, node.labels, pool.taints,
-                           node.name)
+        return self._reason(idx)
+
+    def _reason(self, idx: int) -> str | None:
+        pod = self.example
+        assert pod is not None, "a shape is filtered only once a pod of it exists"
+        for plugin in self.filters:
+            reason: str | None = plugin.filter(pod, idx, {})
+            if reason is not None:
+                return reason
+        return None
 
     def node_mask(self, cluster: ClusterState) -> npt.NDArray[np.bool_]:
         """Nodes that pass TaintToleration and NodeAffinity (and are Ready)."""
@@ -110,7 +132,8 @@ class PodShape:
             # contiguous runs of eligible nodes (node pools are contiguous, so usually one per pool)
             edges = np.flatnonzero(np.diff(np.concatenate(([0], m.view(np.int8), [0]))))
             self.segs = [(int(edges[i]), int(edges[i + 1])) for i in range(0, len(edges), 2)]
-            self.eligible = int(m.sum())
+            self.idx = np.flatnonzero(m)
+            self.eligible = int(self.idx.size)
         return self.mask
 
     def segments(self, cluster: ClusterState) -> list[tuple[int, int]]:
@@ -125,18 +148,19 @@ class SimPod:
         "backoff_until",
         "bound_at",
         "created",
+        "cycle",
         "gang",
-        "gen",
+        "generation",
         "instance",
         "last_msg",
         "name",
         "namespace",
         "node",
-        "obj",
         "phase",
         "pod_set",
         "priority",
         "queued",
+        "ref",
         "runtime",
         "seq",
         "shape",
@@ -160,23 +184,25 @@ class SimPod:
         self.node = -1
         self.bound_at = 0.0
         #: bumped on every bind/unbind; a completion timer carrying an older value is stale
-        self.gen = 0
+        self.generation = 0
         self.attempts = 0
         self.backoff_until = 0.0
         self.last_msg: str | None = None
         self.queued = False
         #: the encoded static part of its PodCreated data (a replacement pod reuses it)
         self.static = ""
-        #: pre-encoded ``"obj":{…}`` (and ``"group"`` is added by the engine) for the fast emit path
-        self.obj: tuple[str, str] = ("", "")
+        #: its encoded object reference and gang key (``models.timeline.ref``), made once
+        self.ref: Any = None
+        #: the CycleState of the scheduling attempt that reserved it (kept while it waits at Permit)
+        self.cycle: dict[str, Any] | None = None
         self.phase = "Pending"  # Pending, Waiting (at Permit), Running, Succeeded, Failed, Deleted
 
 
 class GangGroup:
     """Scheduler-side state of one gang: a coscheduling PodGroup or a KEP-4671 pod group."""
 
-    __slots__ = ("bound", "created", "deadline_gen", "json", "key", "members", "min_count", "plugin", "policy",
-                 "timeout", "timer", "wait_since", "waiting")
+    __slots__ = ("bound", "created", "deadline_generation", "json", "key", "members", "min_count", "plugin",
+                 "policy", "timeout", "timer", "wait_since", "waiting")
 
     def __init__(self, key: str, policy: str, min_count: int, timeout: float, created: float) -> None:
         self.key = key
@@ -189,6 +215,6 @@ class GangGroup:
         self.members: list[SimPod] = []
         self.waiting: list[SimPod] = []
         self.bound = 0
-        self.deadline_gen = 0
+        self.deadline_generation = 0
         self.wait_since = -1.0
         self.timer: Any = None  # the pending Permit deadline (a cancellable engine timer)

@@ -10,7 +10,7 @@ least ``minCandidateNodesAbsolute`` (100) or ``minCandidateNodesPercentage`` (10
 starting at a rotating offset.
 
 A vector pre-filter keeps this cheap on large clusters: per priority level the engine keeps the
-requests of the preemptible pods bound to each node (``PriorityLedger``), so "which nodes would fit if
+requests of the preemptible pods bound to each node (:class:`sim.cluster.PriorityLedger`), so "which nodes would fit if
 every pod up to priority P left" is a few array additions over all nodes, level by level; the first
 level where any node fits bounds the best choice, and only those nodes are dry-run.
 
@@ -22,7 +22,7 @@ victims (they behave as if a PodDisruptionBudget protected them), and gang membe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,45 +34,17 @@ MIN_CANDIDATES_ABSOLUTE = 100
 MIN_CANDIDATES_PERCENTAGE = 10
 
 
-class PriorityLedger:
-    """Requests of preemptible bound pods, per priority level, per node (milli-units)."""
-
-    def __init__(self, cluster: ClusterState) -> None:
-        self.cluster = cluster
-        self.levels: dict[int, npt.NDArray[np.int64]] = {}
-        self.counts: dict[int, int] = {}
-
-    def level(self, prio: int) -> npt.NDArray[np.int64]:
-        arr = self.levels.get(prio)
-        cap = self.cluster.free.shape
-        if arr is None or arr.shape != cap:
-            new = np.zeros(cap, dtype=np.int64)
-            if arr is not None:
-                new[:, : arr.shape[1]] = arr
-            self.levels[prio] = arr = new
-        return arr
-
-    def add(self, pod: SimPod, node: int, sign: int = 1) -> None:
-        arr = self.level(pod.priority)
-        for r, q in pod.shape.req:
-            arr[r, node] += sign * q
-        self.counts[pod.priority] = self.counts.get(pod.priority, 0) + sign
-
-    def below(self, prio: int) -> list[int]:
-        return sorted(p for p, c in self.counts.items() if c > 0 and p < prio)
-
-
 class Preemption:
     """Finds victims for a pod; the engine carries out the evictions."""
 
-    def __init__(self, cluster: ClusterState, ledger: PriorityLedger,
-                 pods_on: Callable[[int], Iterable[SimPod]]) -> None:
+    def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
-        self.ledger = ledger
-        self.pods_on = pods_on
+        self.ledger = cluster.ledger
         self.offset = 0
         #: (shape key, priority) -> ClusterState.mutations when preemption last could not help
         self._hopeless: dict[tuple[object, int], int] = {}
+        #: (node, top level, requests) -> (node stamp, pickOneNode key or None, victims or None)
+        self._dry_runs: dict[tuple[int, int, object], tuple[int, Any, list[SimPod] | None]] = {}
 
     def find(self, pod: SimPod) -> tuple[int, list[SimPod]] | None:
         """(node, victims) for ``pod``, or None when preemption would not help."""
@@ -96,43 +68,76 @@ class Preemption:
         reprieving keeps every pod above ``p``, so their top victim is exactly ``p``, and every other
         node's is higher. Only those nodes can win the first criterion, so only they are dry-run (up to
         the usual number of candidates, from a rotating offset) for the remaining criteria.
+
+        Two things keep it cheap without changing a choice: the level sums are taken over the nodes the
+        pod's shape may use (its pool/node Filter plugins' mask) and only for the resources it requests;
+        and each node's dry run (its victims and their pickOneNode key) is remembered against the
+        node's :attr:`sim.cluster.ClusterState.stamp`, which changes whenever the node's free capacity
+        or pods do — under pressure most candidates are the same untouched nodes attempt after attempt.
         """
         cluster = self.cluster
         n = cluster.n
         shape: PodShape = pod.shape
-        mask = shape.node_mask(cluster)
-        free = cluster.free[:, :n]
-        cum: npt.NDArray[np.int64] | None = None
+        shape.node_mask(cluster)
+        eligible = shape.idx
+        if eligible.size == 0:
+            return None
+        # the eligible nodes as one slice when they are contiguous (a node pool): views, not copies
+        where: slice | npt.NDArray[np.intp] = eligible
+        if len(shape.segs) == 1:
+            where = slice(*shape.segs[0])
+        free = cluster.free
+        have = [free[r, where] for r, _ in shape.req]
         nodes: npt.NDArray[np.intp] | None = None
         for p in prios:
-            level = self.ledger.level(p)[:, :n]
-            cum = level.copy() if cum is None else cum + level
-            ok = mask.copy()
-            for r, q in shape.req:
-                ok &= free[r] + cum[r] >= q
+            level = self.ledger.level(p)
+            ok: npt.NDArray[np.bool_] | None = None
+            for i, (r, q) in enumerate(shape.req):
+                have[i] = have[i] + level[r, where]
+                fit = have[i] >= q
+                ok = fit if ok is None else ok & fit
+            if ok is None:
+                ok = np.ones(eligible.size, dtype=bool)
             if ok.any():
-                nodes = np.flatnonzero(ok)
+                nodes = eligible[ok]
                 break
         if nodes is None:
             return None
         want = max(MIN_CANDIDATES_ABSOLUTE, n * MIN_CANDIDATES_PERCENTAGE // 100)
         start = int(np.searchsorted(nodes, self.offset % n))
         order = np.concatenate((nodes[start:], nodes[:start]))[:want]
+        old = self.offset
         self.offset = int(order[-1]) + 1
-        best: tuple[tuple[int, int, int, float, int], int, list[SimPod]] | None = None
+        if cluster.log.forked:  # a search cursor: part of the what-if snapshot
+            cluster.log.record(lambda: setattr(self, "offset", old))
         top_level = p  # the level at which these nodes first fit
+        stamp = cluster.stamp
+        cache = self._dry_runs
+        req = shape.req
+        best_key: tuple[int, int, int, float, int] | None = None
+        best_node = -1
+        best_victims: list[SimPod] = []
         for node in order.tolist():
-            victims = self._victims(pod, node, top_level)
-            if victims is None:
+            memo_key = (node, top_level, req)
+            hit = cache.get(memo_key)
+            if hit is None or hit[0] != stamp[node]:
+                victims = self._victims(pod, node, top_level)
+                key: tuple[int, int, int, float] | None = None
+                if victims is not None:
+                    top = max(v.priority for v in victims)
+                    latest_start_of_top = min(v.bound_at for v in victims if v.priority == top)
+                    key = (top, sum(v.priority for v in victims), len(victims), -latest_start_of_top)
+                hit = (stamp[node], key, victims)
+                cache[memo_key] = hit
+            _, key, victims = hit
+            if key is None or victims is None:
                 continue
-            top = max(v.priority for v in victims)
-            latest_start_of_top = min(v.bound_at for v in victims if v.priority == top)
-            key = (top, sum(v.priority for v in victims), len(victims), -latest_start_of_top, node)
-            if best is None or key < best[0]:
-                best = (key, node, victims)
-        if best is None:
+            full = (*key, node)
+            if best_key is None or full < best_key:
+                best_key, best_node, best_victims = full, node, victims
+        if best_key is None:
             return None
-        return best[1], best[2]
+        return best_node, list(best_victims)
 
     def _victims(self, pod: SimPod, node: int, top_level: int) -> list[SimPod] | None:
         """SelectVictimsOnNode: remove every lower-priority pod, then reprieve the most important ones.
@@ -143,8 +148,8 @@ class Preemption:
         """
         free = list(self.cluster.pyfree[node])
         lower = []
-        for p in self.pods_on(node):
-            if p.priority <= top_level and p.gang is None and not p.instance.kueue:
+        for p in self.cluster.pods_on[node].values():
+            if p.priority <= top_level and preemptible(p):
                 lower.append((-p.priority, p.bound_at, p.seq, p))
                 for r, q in p.shape.req:
                     free[r] += q

@@ -1,23 +1,24 @@
-"""The scheduler: kube-scheduler's framework, kept small.
+"""The scheduler: kube-scheduler's framework core — the queue and one scheduling cycle per pod.
 
-One scheduling cycle per pod, in the framework's phases:
+The core runs the plugins of a :class:`sim.framework.Profile` at their extension points:
 
 1. **queue sort** — ``PrioritySort``: higher ``priority`` first, then earlier creation (gang members
    share their group's creation time, so they sit next to each other, as coscheduling's QueueSort
    does);
-2. **pre-enqueue** — the gang gate: a gang member enters the queue only once ``minCount`` members
-   exist (KEP-4671 PreEnqueue; coscheduling PreFilter);
-3. **filter** — TaintToleration, NodeAffinity (``nodeSelector`` + required affinity), NodeResourcesFit;
-   like kube-scheduler it stops after ``numFeasibleNodesToFind`` feasible nodes, starting where the
-   previous cycle stopped (``nextStartNodeIndex``; kept per pod shape here, so one shape's search
-   does not chop another's into pieces — the same spreading, fewer vector operations);
-4. **score** — NodeResourcesFit ``LeastAllocated`` or ``MostAllocated`` over weighted resources, with
-   kube-scheduler's integer arithmetic; ties go to the first node in filter order;
-5. **reserve** — the pod's requests are taken from the node;
-6. **permit** — gang members wait here, holding their reservation, until ``minCount`` members are
-   reserved or bound; the group deadline (coscheduling ``scheduleTimeoutSeconds``, default 60 s;
-   KEP-4671 fixed 5 min) rejects every waiting member;
-7. **bind** — ``Scheduled`` with the node.
+2. **pre-enqueue** — a pod enters the active queue only when every PreEnqueue plugin lets it (the gang
+   gate: ``minCount`` members must exist);
+3. **pre-filter** — plugins look at the pod once and may *Skip* (their Filter and Score then ignore it);
+4. **filter** — the Filter plugins; those that look only at a node's pool, identity and free capacity
+   (TaintToleration, NodeAffinity, NodeResourcesFit) run through the fast paths of
+   :class:`sim.plugins.noderesources.NodeResourcesFit` and :class:`sim.pods.PodShape`; plugins that
+   read other state (``depends`` has ``"state"``: DRA) are asked node by node;
+5. **post-filter** — when no node passes (DefaultPreemption; Coscheduling's optimistic rejection);
+6. **score** — each Score plugin's scores normalized to 0–100, weighted and summed; ties go to the
+   lowest node index (kubetwin scores every feasible node by default: ``percentageOfNodesToScore:
+   100``, see docs/decisions.md);
+7. **reserve** — the pod's requests are taken from the node (and Reserve plugins take theirs);
+8. **permit** — a Permit plugin may make the pod wait, holding its reservation (gangs);
+9. **pre-bind** and **bind** — ``Scheduled`` with the node.
 
 A pod that fails is parked by shape (its requests and constraints). It is retried only when a
 cluster event can make it fit — capacity freed on a node its shape fits, or a node added — never by
@@ -30,20 +31,18 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
-from models.duration import go_duration
 from sim.cluster import ClusterState
+from sim.framework import FAST, REGISTRY, SKIP, CycleState, PluginContext, ScoreEntry, build_profile
+from sim.plugins import DEFAULT_PLUGINS
+from sim.plugins.noderesources import NodeResourcesFit
 from sim.pods import GangGroup, PodShape, SimPod
 
-#: beyond this many buckets per pod, a vector scan over nodes is cheaper than walking buckets
-BUCKET_SCAN_LIMIT = 48
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
-COSCHEDULING_REJECT_PERCENTAGE = 10
 
 
 class Cancellable(Protocol):
@@ -51,7 +50,7 @@ class Cancellable(Protocol):
 
 
 class Host(Protocol):
-    """What the scheduler needs from the engine around it."""
+    """What the scheduler and its plugins need from the engine around it."""
 
     @property
     def now(self) -> float: ...
@@ -66,47 +65,51 @@ class Host(Protocol):
 
     def kick(self) -> None: ...
 
-    def try_preempt(self, pod: SimPod) -> bool: ...
-
-
-def num_feasible_nodes_to_find(n: int, percentage: int) -> int:
-    """kube-scheduler's ``numFeasibleNodesToFind``."""
-    if n < 100 or percentage >= 100:
-        return n
-    pct = percentage or max(5, 50 - n // 125)
-    return max(n * pct // 100, 100)
+    def preempt(self, pod: SimPod, node: int, victims: list[SimPod]) -> None: ...
 
 
 class Scheduler:
-    def __init__(self, host: Host, cluster: ClusterState, scoring: str,
-                 score_resources: list[tuple[str, int]], percentage_of_nodes_to_score: int | None = None) -> None:
+    """The queue and the cycle; the plugins of ``profile`` decide (see :mod:`sim.framework`)."""
+
+    def __init__(self, host: Host, cluster: ClusterState, *, scoring: str = "LeastAllocated",
+                 score_resources: list[tuple[str, int]] | None = None,
+                 percentage_of_nodes_to_score: int | None = None, plugins: list[str] | None = None,
+                 weights: dict[str, int] | None = None, extra_plugins: list[Any] | None = None) -> None:
+        """Build the profile: the named in-tree plugins (default: :data:`sim.plugins.DEFAULT_PLUGINS`)
+        from the registry, plus ``extra_plugins`` instances (e.g. DRA's, made by its controller)."""
         self.host = host
         self.cluster = cluster
-        self.most_allocated = scoring == "MostAllocated"
-        self.score_resources = [(cluster.ridx[name], w) for name, w in score_resources
-                                if name in cluster.ridx]
-        if [r for r, _ in self.score_resources] != list(range(len(self.score_resources))):
-            raise ValueError("ClusterState must list the scored resources first, in weight order")
-        self.nscore = len(self.score_resources)
-        weights = [w for _, w in self.score_resources]
-        self.wcol = None if all(w == 1 for w in weights) else np.array(weights, dtype=np.int64)[:, None]
-        self.pct = percentage_of_nodes_to_score
+        self.context = PluginContext(cluster, host, self, scoring, list(score_resources or []),
+                                     percentage_of_nodes_to_score)
+        names = [n for n in (plugins if plugins is not None else DEFAULT_PLUGINS) if n != "PrioritySort"]
+        unknown = [n for n in names if n not in REGISTRY]
+        if unknown:
+            raise ValueError(f"unknown scheduler plugin {unknown[0]!r}; known: {', '.join(sorted(REGISTRY))}")
+        instances = [REGISTRY[n](self.context) for n in names] + list(extra_plugins or [])
+        profile = build_profile("default-scheduler", instances, weights)
+        self.profile = profile
+        fits = [p for p in profile.filter if isinstance(p, NodeResourcesFit)]
+        if len(fits) != 1:
+            raise ValueError("a profile needs the NodeResourcesFit filter exactly once")
+        self.fit: NodeResourcesFit = fits[0]
+        #: Filter plugins decided per pool/node (cached on the shape), and the rest (asked per node)
+        self.static_filters = [p for p in profile.filter if p is not self.fit and p.depends <= {"pool", "node"}]
+        self.dynamic_filters = [p for p in profile.filter if p is not self.fit and not p.depends <= {"pool", "node"}]
+        fit_scores = [e for e in profile.score if e.plugin is self.fit]
+        self.fit_score: ScoreEntry | None = fit_scores[0] if fit_scores else None
+        self.extra_scores = [e for e in profile.score if e.plugin is not self.fit]
         self.active: list[tuple[int, float, int, SimPod]] = []
         self.backoff: list[tuple[float, int, SimPod]] = []
         self.shapes_waiting: dict[object, PodShape] = {}
-        self.pods_rid = cluster.ridx.get("pods")
-        self._wtotal = max(1, sum(w for _, w in self.score_resources))
-        self._zero_version = -1
-        self._zero = False
-        if self.pct is None:
-            cluster.enable_buckets(self.score_resources)
 
     # ------------------------------------------------------------------ queue
 
     def enqueue(self, pod: SimPod) -> None:
-        g = pod.gang
-        if g is not None and len(g.members) < g.min_count:
-            return  # PreEnqueue: the group has fewer than minCount members yet
+        if pod.shape.example is None:
+            pod.shape.example = pod
+        for p in self.profile.pre_enqueue:
+            if not p.pre_enqueue(pod):
+                return  # gated (e.g. the group has fewer than minCount members yet)
         self._push_active(pod)
 
     def _push_active(self, pod: SimPod) -> None:
@@ -143,83 +146,93 @@ class Scheduler:
     # ------------------------------------------------------------------ one cycle
 
     def schedule_one(self, pod: SimPod) -> None:
-        node = self.find_node(pod.shape)
-        if node < 0:
-            # PostFilter: DefaultPreemption (gang members do not preempt)
-            if pod.gang is None and self.host.try_preempt(pod):
+        state: CycleState = {}
+        skipped: set[str] = set()
+        for p in self.profile.pre_filter:
+            verdict = p.pre_filter(pod, state)
+            if verdict is SKIP:
+                skipped.add(p.name)
+            elif isinstance(verdict, str):
+                self._unschedulable(pod, f"0/{self.cluster.nready} nodes are available: {verdict}.")
                 return
-            self._unschedulable(pod, self.fit_error(pod.shape))
+        shape = pod.shape
+        if skipped or self.profile.pre_filter:
+            dynamic, extra = self._plan(shape, skipped)
+        else:  # nothing can Skip per pod: the plan is the shape's (cached until nodes change)
+            if shape.plan_version != self.cluster.version:
+                shape.plan = self._plan(shape, skipped)
+                shape.plan_version = self.cluster.version
+            dynamic, extra = shape.plan
+        node = self._find_node_general(pod, state, dynamic, extra) if dynamic or extra else self.find_node(pod.shape)
+        if node < 0:
+            state["stateful"] = any(not p.depends <= FAST for p in dynamic)
+            for p in self.profile.post_filter:
+                if p.post_filter(pod, state):
+                    return  # it made room and placed the pod
+            self._unschedulable(pod, self.fit_error(pod, state, bool(dynamic)))
+            for fn in state.get("after_failure", ()):
+                fn()
             return
         self.cluster.reserve(node, pod.shape.req)          # Reserve
         pod.node = node
-        g = pod.gang
-        if g is None:
-            self.host.on_bind(pod, node)                   # Bind
-            return
-        # Permit: wait until minCount members are reserved or bound
-        pod.phase = "Waiting"
-        g.waiting.append(pod)
-        if g.bound + len(g.waiting) >= g.min_count:
-            waiting, g.waiting = g.waiting, []
-            g.deadline_gen += 1
-            g.wait_since = -1.0
-            if g.timer is not None:
-                g.timer.cancel()
-                g.timer = None
-            for p in waiting:
-                p.phase = "Pending"
-                g.bound += 1
-                self.host.on_bind(p, p.node)
-        elif g.wait_since < 0:
-            g.wait_since = self.host.now
-            g.deadline_gen += 1
-            gen = g.deadline_gen
-            g.timer = self.host.call_at(self.host.now + g.timeout, lambda: self._permit_timeout(g, gen))
+        done: list[Any] = []
+        for p in self.profile.reserve:
+            reason = p.reserve(pod, node, state)
+            if reason is not None:
+                for q in reversed(done):
+                    q.unreserve(pod, node, state)
+                self.cluster.release(node, pod.shape.req)
+                pod.node = -1
+                self._unschedulable(pod, reason)
+                return
+            done.append(p)
+        pod.cycle = state
+        for p in self.profile.permit:                             # Permit
+            if not p.permit(pod, node, state):
+                return  # waiting; the plugin binds or rejects it later
+        self.bind(pod)
 
-    def _permit_timeout(self, g: GangGroup, gen: int) -> None:
-        if gen != g.deadline_gen or not g.waiting:
-            return
-        waiting = list(g.waiting)
-        self.host.on_gang_timeout(g, waiting)
-        msg = f"rejected due to timeout after waiting {go_duration(g.timeout)} at plugin {g.plugin}"
-        self._reject_waiting(g, msg)
+    def _plan(self, shape: PodShape, skipped: set[str]) -> tuple[list[Any], list[ScoreEntry]]:
+        """The Filter plugins asked node by node and the Score plugins beyond NodeResourcesFit that take
+        part for this pod (a Score plugin that cannot tell nodes apart for the shape stays out)."""
+        dynamic = [p for p in self.dynamic_filters if p.name not in skipped]
+        extra = [e for e in self.extra_scores if e.plugin.name not in skipped
+                 and (not hasattr(e.plugin, "scores_pod") or e.plugin.scores_pod(shape))]
+        return dynamic, extra
 
-    def _reject_waiting(self, g: GangGroup, message: str) -> None:
-        """Unreserve every member waiting at Permit; they go back to the queue with backoff."""
-        waiting, g.waiting = g.waiting, []
-        g.deadline_gen += 1
-        g.wait_since = -1.0
-        if g.timer is not None:
-            g.timer.cancel()
-            g.timer = None
+    def bind(self, pod: SimPod) -> None:
+        """PreBind, then Bind: the pod is on ``pod.node`` for good."""
+        state = pod.cycle if pod.cycle is not None else {}
+        for p in self.profile.pre_bind:
+            p.pre_bind(pod, pod.node, state)
+        pod.cycle = None
+        self.host.on_bind(pod, pod.node)
+
+    def reject(self, pods: list[SimPod], message: str) -> None:
+        """Unreserve pods waiting at Permit; they go back to the queue with backoff."""
         freed: set[int] = set()
-        for p in waiting:
+        for p in pods:
+            state = p.cycle if p.cycle is not None else {}
+            for plugin in reversed(self.profile.reserve):
+                plugin.unreserve(p, p.node, state)
+            p.cycle = None
             freed.add(p.node)
             self.cluster.release(p.node, p.shape.req)
             p.node = -1
             p.phase = "Pending"
-            self._unschedulable(p, message, force_event=True, filter_failure=False)
+            self._unschedulable(p, message)
         for node in sorted(freed):
             self.capacity_changed(node)
 
-    def _unschedulable(self, pod: SimPod, message: str, force_event: bool = False,
-                       filter_failure: bool = True) -> None:
+    def _unschedulable(self, pod: SimPod, message: str) -> None:
         pod.attempts += 1
         pod.backoff_until = self.host.now + min(INITIAL_BACKOFF * 2 ** min(pod.attempts - 1, 16), MAX_BACKOFF)
-        if force_event or message != pod.last_msg:
+        if message != pod.last_msg:  # the event recorder aggregates repeats of the same message
             pod.last_msg = message
             self.host.on_failed_scheduling(pod, message)
         shape = pod.shape
         heapq.heappush(shape.waiting, (-pod.priority, pod.sort_time, pod.seq, pod))
         self.shapes_waiting[shape.key] = shape
-        g = pod.gang
-        if filter_failure and g is not None and g.policy == "coscheduling" and g.waiting:
-            # coscheduling PostFilter: give up on the group unless it is within 10% of quorum
-            assigned = g.bound + len(g.waiting)
-            if assigned < g.min_count and \
-                    (g.min_count - assigned) * 100 > COSCHEDULING_REJECT_PERCENTAGE * g.min_count:
-                # scheduler-plugins' Coscheduling.PostFilter rejects the waiting siblings with this text
-                self._reject_waiting(g, "optimistic rejection in PostFilter")
 
     # ------------------------------------------------------------------ wake-ups
 
@@ -282,139 +295,89 @@ class Scheduler:
     # ------------------------------------------------------------------ filter and score
 
     def find_node(self, shape: PodShape) -> int:
-        """Filter then score: the best feasible node, or -1.
-
-        By default every feasible node is scored (kube-scheduler with ``percentageOfNodesToScore:
-        100``; ties go to the lowest node index): through the bucket index when the shape's pools hold
-        few distinct free vectors, else by a vector scan over the shape's eligible nodes — both give
-        the same answer. With an explicit ``percentageOfNodesToScore`` it samples like kube-scheduler:
-        filtering starts at ``next_start`` and stops once ``numFeasibleNodesToFind`` feasible nodes are
-        found; only those are scored, and the next search starts after the last node examined.
-        """
+        """The fast path (only pool/node/free plugins apply): the best feasible node, or -1."""
         cluster = self.cluster
-        n = cluster.n
-        if n == 0 or shape.failed_at == cluster.mutations:
+        if cluster.n == 0 or shape.failed_at == cluster.mutations:
             return -1  # nothing changed since this shape last found no node
         segs = shape.segments(cluster)
         if not segs:
             return -1
-        node = self._find_node(shape, segs)
+        node = self.fit.best_node(shape, segs)
         if node < 0:
             shape.failed_at = cluster.mutations
         return node
 
-    def _find_node(self, shape: PodShape, segs: list[tuple[int, int]]) -> int:
-        cluster = self.cluster
-        n = cluster.n
-        buckets = cluster.buckets
-        if buckets is not None and not shape.per_node:
-            if shape.pool_index_version != cluster.version:
-                shape.pool_index = [buckets.pools[name] for name in shape.pools]
-                shape.pool_index_version = cluster.version
-            found = buckets.best(shape.pool_index, shape.req, shape.reqvec, self.most_allocated,
-                                 BUCKET_SCAN_LIMIT)
-            if found is not None:
-                return found
-        need = n if self.pct is None else num_feasible_nodes_to_find(n, self.pct)
-        sampling = need < shape.eligible
-        free = cluster.free
-        reqcol = shape.reqcol
-        best_node, best_score = -1, -1
-        last = -1
-        for lo, hi in (self._rotated(segs, shape.next_start) if sampling else segs):
-            while lo < hi and need > 0:
-                end = min(hi, lo + max(need + need // 4, 64)) if sampling else hi
-                c = free[:, lo:end] >= reqcol
-                fit = c[0]
-                for row in c[1:]:
-                    fit = fit & row
-                nz = np.flatnonzero(fit)
-                if nz.size >= need:
-                    cut = int(nz[need - 1]) + 1
-                    fit = fit[:cut]
-                    found = need
-                else:
-                    cut = end - lo
-                    found = int(nz.size)
-                if found == 1:
-                    node = lo + int(nz[0])
-                    score = int(self._score(shape, node, node + 1)[0])
-                elif found:
-                    scores = np.where(fit, self._score(shape, lo, lo + cut), -1)
-                    i = int(np.argmax(scores))
-                    node, score = lo + i, int(scores[i])
-                if found and score > best_score:
-                    best_node, best_score = node, score
-                need -= found
-                last = lo + cut - 1
-                lo += cut
-            if need <= 0:
-                break
-        if sampling and last >= 0:
-            shape.next_start = (last + 1) % n
-        return best_node
+    def _find_node_general(self, pod: SimPod, state: CycleState, dynamic: list[Any],
+                           extra: list[ScoreEntry]) -> int:
+        """Filter with every plugin and score with every Score plugin (no caches, no bucket index).
 
-    @staticmethod
-    def _rotated(segs: list[tuple[int, int]], start: int) -> list[tuple[int, int]]:
-        """The shape's eligible segments in examination order, starting at ``start``."""
-        if len(segs) == 1:
-            lo, hi = segs[0]
-            if start <= lo or start >= hi:
-                return segs
-            return [(start, hi), (lo, start)]
-        head = [(max(lo, start), hi) for lo, hi in segs if hi > start]
-        tail = [(lo, min(hi, start)) for lo, hi in segs if lo < start]
-        return head + tail
-
-    def _score(self, shape: PodShape, lo: int, hi: int) -> npt.NDArray[np.int64]:
-        """NodeResourcesFit score of nodes ``lo:hi`` with kube-scheduler's integer arithmetic.
-
-        The scored resources are the first ``nscore`` rows of the cluster arrays (ClusterState puts
-        them first), so this is a handful of 2-D vector operations.
+        Nodes that pass the pool/node/free plugins are vector-filtered first; the other Filter
+        plugins are asked node by node. With no other Score plugin and no sampling, nodes are asked in
+        NodeResourcesFit score order and the first that passes wins (the same node a full pass would
+        pick); otherwise every candidate is filtered, then all scores are normalized over the feasible
+        nodes, weighted and summed.
         """
         cluster = self.cluster
-        k = self.nscore
-        if k == 0:
-            return np.zeros(hi - lo, dtype=np.int64)
-        f = cluster.free[:k, lo:hi]
-        a = cluster.safe_alloc[:k, lo:hi]
-        q = shape.scorecol
-        s = ((a - f + q) * 100) // a if self.most_allocated else ((f - q) * 100) // a
-        zero = self._some_zero()
-        if zero:
-            s *= cluster.valid[:k, lo:hi]
-        if self.wcol is not None:
-            s *= self.wcol
-        total: npt.NDArray[np.int64] = s[0] if k == 1 else s[0] + s[1] if k == 2 else s.sum(axis=0)
-        if zero:
-            ws: npt.NDArray[np.int64] = (cluster.valid[:k, lo:hi] * (self.wcol if self.wcol is not None else 1)
-                                         ).sum(axis=0)
-            out: npt.NDArray[np.int64] = total // np.maximum(ws, 1)
-            return out
-        out = total // self._wtotal
-        return out
+        shape = pod.shape
+        if cluster.n == 0:
+            return -1
+        mask = shape.node_mask(cluster)
+        candidates = np.flatnonzero(mask[:cluster.n])
+        candidates = candidates[self.fit.fits(shape, candidates)]
+        reasons: dict[str, int] = {}
+        state["dynamic_reasons"] = reasons
 
-    def _some_zero(self) -> bool:
-        """Does any scored resource have zero allocatable on some node (cached per cluster version)?"""
-        if self._zero_version != self.cluster.version:
-            self._zero = any(self.cluster.alloc_zero[r] for r, _ in self.score_resources)
-            self._zero_version = self.cluster.version
-        return self._zero
+        def passes(node: int) -> bool:
+            for p in dynamic:
+                reason = p.filter(pod, node, state)
+                if reason is not None:
+                    reasons[reason] = reasons.get(reason, 0) + 1
+                    return False
+            return True
 
-    def fit_error(self, shape: PodShape) -> str:
+        if not extra and self.fit.pct is None:
+            # nodes a plugin already knows cannot take this pod are skipped (their reasons still count)
+            skipped: list[tuple[Any, list[int]]] = []
+            for p in dynamic:
+                known = p.known_misfits(pod, candidates, state) if hasattr(p, "known_misfits") else None
+                if known is not None and known.any():
+                    skipped.append((p, candidates[known].tolist()))
+                    candidates = candidates[~known]
+            scores = self.fit.score(pod, candidates, state)
+            for i in np.lexsort((candidates, -scores)).tolist():
+                node = int(candidates[i])
+                if passes(node):
+                    return node
+            for p, nodes in skipped:  # no node: the skipped ones count under the reason they failed with
+                for reason, count in p.misfit_reasons(nodes, state).items():
+                    reasons[reason] = reasons.get(reason, 0) + count
+            return -1
+        feasible = np.array([c for c in candidates.tolist() if passes(c)], dtype=np.intp)
+        feasible = self.fit.sample(shape, feasible)
+        if feasible.size == 0:
+            return -1
+        total = np.zeros(feasible.size, dtype=np.int64)
+        for entry in ([self.fit_score] if self.fit_score is not None else []) + extra:
+            plugin = entry.plugin
+            total += entry.weight * plugin.normalize(plugin.score(pod, feasible, state))
+        return int(feasible[int(np.argmax(total))])
+
+    def fit_error(self, pod: SimPod, state: CycleState, dynamic: bool) -> str:
         """kube-scheduler's FitError text: ``0/N nodes are available: <count> <reason>, ….``"""
+        shape = pod.shape
         cluster = self.cluster
+        if dynamic:
+            return self._fit_error(shape, state.get("dynamic_reasons") or {})
         if shape.msg_at == cluster.mutations:
             return shape.msg
-        shape.msg = self._fit_error(shape)
+        shape.msg = self._fit_error(shape, {})
         shape.msg_at = cluster.mutations
         return shape.msg
 
-    def _fit_error(self, shape: PodShape) -> str:
+    def _fit_error(self, shape: PodShape, extra: dict[str, int]) -> str:
         cluster = self.cluster
         n = cluster.n
         ready = cluster.ready[:n]
-        total = cluster.nready
         counts: dict[str, int] = {}
         for pool in cluster.pools.values():
             if not pool.nodes:
@@ -429,27 +392,9 @@ class Scheduler:
             reason = shape.reason_for(cluster, pool.nodes[0])
             if reason is not None and pool.ready:
                 counts[reason] = counts.get(reason, 0) + pool.ready
-        names = ["Too many pods" if r == self.pods_rid else f"Insufficient {cluster.resources[r]}"
-                 for r, _ in shape.req]
-        buckets = cluster.buckets
-        if buckets is not None and not shape.per_node and \
-                sum(buckets.pools[p].nlive for p in shape.pools) <= 4 * BUCKET_SCAN_LIMIT:
-            # NodeResourcesFit reasons per bucket of identical nodes
-            for pname in shape.pools:
-                for b in buckets.pools[pname].buckets.values():
-                    if b.live:
-                        key = b.key
-                        for (r, q), name in zip(shape.req, names, strict=True):
-                            if key[r] < q:
-                                counts[name] = counts.get(name, 0) + b.live
-        else:
-            mask = shape.node_mask(cluster)
-            free = cluster.free
-            for (r, q), name in zip(shape.req, names, strict=True):
-                cnt = int((mask & (free[r, :n] < q)).sum())
-                if cnt:
-                    counts[name] = counts.get(name, 0) + cnt
+        self.fit.reason_counts(shape, counts)
+        for reason, c in extra.items():
+            counts[reason] = counts.get(reason, 0) + c
         parts = sorted(f"{c} {reason}" for reason, c in counts.items())
-        msg = f"0/{total} nodes are available"
+        msg = f"0/{cluster.nready} nodes are available"
         return msg + (": " + ", ".join(parts) + "." if parts else ".")
-

@@ -10,7 +10,7 @@ workload does not change the samples of the others.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,9 @@ class PodSetSpec:
 def resolve_template(template: Any, name: str | None, replicas: int, min_count: int | None) -> PodSetSpec:
     return PodSetSpec(
         name=name, replicas=replicas, min_count=min_count,
-        requests={k: parse_quantity(v).to_milli() for k, v in template.requests.items()},
+        # with DRA's containers: the pod's requests are its own plus every container's
+        requests={k: q.to_milli() for k, q in template.pod_requests().items()} if hasattr(template, "pod_requests")
+        else {k: parse_quantity(v).to_milli() for k, v in template.requests.items()},
         node_selector=dict(template.nodeSelector),
         tolerations=[t.model_dump(exclude_none=True) for t in template.tolerations],
         affinity=template.affinity.model_dump(exclude_none=True, exclude_defaults=True)
@@ -66,8 +68,23 @@ class Generator:
         self.runtime = runtime
         self.pod_sets = pod_sets
         self.total_pods = sum(ps.replicas for ps in pod_sets)
+        #: the pods' priority (PriorityClass resolved), read once: the spec is a pydantic model
+        self.pod_priority = spec.pod_priority
         #: the Instance shared by this generator's plain single pods (set by the engine)
         self.plain: Any = None
+        #: an AI operator's object (``models.operators.OperatorWorkload``) this workload's ``job`` names, and
+        #: its pod-set names in the order of ``pod_sets``: its pods are named as its controller names them
+        self.operator: Any = None
+        self.operator_pod_sets: list[str] = []
+
+    def pod_names(self, instance_name: str, namespace: str) -> Iterator[str] | None:
+        """The operator-given pod names of one instance (pod-set order), or None for generic names."""
+        if self.operator is None:
+            return None
+        from models.operators import instance
+
+        op = instance(self.operator, instance_name, namespace)
+        return iter([name for ps in self.operator_pod_sets for name in op.pod_names(ps)])
 
     def arrivals(self, horizon: float) -> Iterator[float]:
         """Absolute arrival times, in order, up to ``horizon``."""
@@ -96,3 +113,74 @@ class Generator:
                 return
             yield t
             i += 1
+
+
+class GeneratorSource:
+    """An arrival source (:class:`sim.host.ArrivalSource`) that plays one generator's schedule."""
+
+    def __init__(self, generator: Generator, horizon: float) -> None:
+        self.generator = generator
+        self.horizon = horizon
+
+    def start(self, host: Any, arrive: Callable[[Generator, int], None], done: Callable[[], None]) -> None:
+        host.process(self._run(host, arrive, done))
+
+    def _run(self, host: Any, arrive: Callable[[Generator, int], None],
+             done: Callable[[], None]) -> Iterator[Any]:
+        g = self.generator
+        for i, t in enumerate(g.arrivals(self.horizon)):
+            if t > host.now:
+                yield host.timeout(t - host.now)
+            arrive(g, i)
+        done()
+
+
+class Instance:
+    """One arrival of a workload generator: a Job-like owner of one or more pod sets."""
+
+    __slots__ = ("bound", "done", "expected", "gang", "generator", "group", "key", "kueue", "name", "namespace",
+                 "pods", "runtime")
+
+    def __init__(self, generator: Generator, name: str, namespace: str) -> None:
+        self.generator = generator
+        self.name = name
+        self.namespace = namespace
+        self.key = f"{namespace}/{name}"
+        self.pods: list[Any] = []
+        self.done = 0
+        self.bound = 0
+        self.gang: Any = None
+        self.runtime = 0.0
+        #: the gang key carried as ``group`` by this instance's events (gangs and Kueue workloads)
+        self.group: str | None = None
+        #: admitted through a Kueue LocalQueue (its pods exist only while admitted)
+        self.kueue = False
+        self.expected = generator.total_pods
+
+
+def pod_name(prefix: str, pod_set: str | None, index: int, multi: bool) -> str:
+    """``<instance>[-<podSet>]-<index>``; a single-pod instance's pod is named like the instance."""
+    if pod_set is not None:
+        return f"{prefix}-{pod_set}-{index}"
+    return f"{prefix}-{index}" if multi else prefix
+
+
+def workload_created(inst: Instance, policy: str, min_count: int, *, queue: str | None = None,
+                     timeout: float | None = None, cluster_queue: str | None = None) -> dict[str, Any]:
+    """The ``WorkloadCreated`` payload of a gang (PodGroup / KEP-4671 Workload) or a Kueue Workload.
+    ``priority`` is the Workload's: Kueue's (a WorkloadPriorityClass label may set it apart from the
+    pods'), else the pods' own."""
+    w = inst.generator.spec
+    data: dict[str, Any] = {"policy": policy}
+    if queue is not None:
+        data["queue"] = queue
+    priority = w.priority if policy == "kueue" else inst.generator.pod_priority
+    data.update({"minCount": min_count, "pods": inst.expected, "priority": priority, "workload": w.name})
+    if timeout is not None:
+        data["timeoutSeconds"] = timeout
+    data["podSets"] = [{"name": ps.name or "main", "count": ps.replicas,
+                        **({"minCount": ps.min_count} if ps.min_count else {}),
+                        "requests": format_resources(ps.requests)} for ps in inst.generator.pod_sets]
+    if cluster_queue is not None:
+        data["clusterQueue"] = cluster_queue
+    return data

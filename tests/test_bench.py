@@ -81,7 +81,7 @@ def test_quick_run_writes_sane_json(tmp_path: Path) -> None:
     assert r["podsScheduled"] == 150 and r["podsPendingAtEnd"] == 0
     # at least NodeReady x 20, PodCreated/Scheduled/PodRunning per pod, RunFinished
     assert r["simEvents"] >= 20 + 3 * 150 + 1
-    assert 0 < r["wallSeconds"] < 600
+    assert r["wallSeconds"] > 0
     assert 0 < r["simWallSeconds"] <= r["wallSeconds"]
     assert r["cpuSeconds"] > 0
     # rates come from the unrounded wall time; wallSeconds is printed to the millisecond

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import sim.scheduler
+import sim.plugins.noderesources
 from kubetwin.cmd_simulate import simulate_to
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 def both_ways(path: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, bytes]:
     simulate_to(path, out / "buckets", until=None)
     with monkeypatch.context() as m:
-        m.setattr(sim.scheduler, "BUCKET_SCAN_LIMIT", 0)
+        m.setattr(sim.plugins.noderesources, "BUCKET_SCAN_LIMIT", 0)
         simulate_to(path, out / "scan", until=None)
     return ((out / "buckets" / "timeline.jsonl").read_bytes(), (out / "scan" / "timeline.jsonl").read_bytes())
 

@@ -1,13 +1,43 @@
-"""ClusterState: fork/commit/revert (cluster-autoscaler's snapshot) and the bucket index stay exact."""
+"""ClusterState's what-if snapshot (cluster-autoscaler's Fork/Revert/Commit) restores *everything*.
+
+A fork covers free capacity, nodes added and removed, binds and per-node pod lists, the priority
+ledger and search cursors; forks nest. The property: after any mix of operations, a fork, more
+operations (with nested forks committed or reverted at random) and a revert, the state serializes to
+exactly the bytes it had before — and the bucket index still tracks free capacity.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.cluster import ClusterState, Pool
 
 RES = ["cpu", "memory", "nvidia.com/gpu", "pods"]
+
+
+@dataclass
+class FakeShape:
+    req: tuple[tuple[int, int], ...]
+
+
+@dataclass
+class FakePod:
+    seq: int
+    priority: int
+    shape: FakeShape
+
+
+class Cursor:
+    """A search cursor a decision reads (like a pod shape's nextStartNodeIndex)."""
+
+    def __init__(self) -> None:
+        self.value = 0
 
 
 def cluster() -> ClusterState:
@@ -22,43 +52,149 @@ def cluster() -> ClusterState:
     return c
 
 
-def snapshot(c: ClusterState) -> tuple[list[list[int]], list[list[int]], dict[int, tuple[int, ...] | None]]:
+def state_bytes(c: ClusterState, cursor: Cursor) -> bytes:
+    """Everything a scheduling decision can read, serialized (counters that only grow are left out)."""
+    n = c.n
     assert c.buckets is not None
-    keys = {i: c.buckets.node_key[i] for i in range(c.n)}
-    return c.free[:, : c.n].tolist(), [list(r) for r in c.pyfree], keys
+    buckets = {name: sorted((list(k), b.live) for k, b in p.buckets.items() if b.live)
+               for name, p in c.buckets.pools.items()}
+    ledger = {p: c.ledger.level(p)[:, :n].tolist() for p in sorted(c.ledger.levels)
+              if c.ledger.level(p)[:, :n].any()}
+    doc: dict[str, Any] = {
+        "alloc": c.alloc[:, :n].tolist(), "free": c.free[:, :n].tolist(), "ready": c.ready[:n].tolist(),
+        "safe": c.safe_alloc[:, :n].tolist(), "valid": c.valid[:, :n].tolist(), "pyfree": c.pyfree,
+        "alloc_zero": c.alloc_zero, "nready": c.nready,
+        "nodes": [(x.idx, x.name, x.pool.name, x.ready) for x in c.nodes],
+        "pools": {name: (p.nodes, p.ready) for name, p in c.pools.items()},
+        "pods_on": [sorted(d) for d in c.pods_on],
+        "ledger": ledger, "ledger_counts": {p: k for p, k in sorted(c.ledger.counts.items()) if k},
+        "bucket_keys": [list(c.buckets.node_key[i] or ()) for i in range(n)], "buckets": buckets,
+        "cursor": cursor.value,
+    }
+    return json.dumps(doc, sort_keys=True).encode()
 
 
-ops = st.lists(st.tuples(st.booleans(), st.integers(0, 6), st.integers(0, 2000), st.integers(0, 1000)),
-               max_size=30)
+#: (operation, node, cpu milli, gpu milli, priority)
+Op = tuple[str, int, int, int, int]
+ops = st.lists(st.tuples(st.sampled_from(["reserve", "release", "bind", "unbind", "add", "remove", "cursor",
+                                          "fork-commit", "fork-revert"]),
+                         st.integers(0, 9), st.integers(0, 2000), st.integers(0, 1000), st.integers(-2, 2)),
+               max_size=25)
 
 
-@settings(max_examples=60, deadline=None)
-@given(before=ops, inside=ops)
-def test_revert_restores_everything_and_buckets_track_free(before: list[tuple[bool, int, int, int]],
-                                                            inside: list[tuple[bool, int, int, int]]) -> None:
-    c = cluster()
+class Driver:
+    def __init__(self, c: ClusterState, cursor: Cursor) -> None:
+        self.c = c
+        self.cursor = cursor
+        self.seq = 0
+        self.bound: list[tuple[FakePod, int]] = []
 
-    def apply(seq: list[tuple[bool, int, int, int]]) -> None:
-        for take, node, cpu, gpu in seq:
+    def apply(self, seq: list[Op], depth: int = 0) -> None:
+        c = self.c
+        for op, node, cpu, gpu, prio in seq:
+            node %= c.n
             req = ((0, cpu), (2, gpu)) if gpu else ((0, cpu),)
-            (c.reserve if take else c.release)(node, req)
+            if op == "reserve":
+                c.reserve(node, req)
+            elif op == "release":
+                c.release(node, req)
+            elif op == "bind":
+                pod = FakePod(self.seq, prio, FakeShape(req))
+                self.seq += 1
+                c.reserve(node, req)
+                c.bind(pod, node, preemptible=prio >= 0)
+                self.bound.append((pod, node))
+            elif op == "unbind" and self.bound:
+                pod, at = self.bound.pop(node % len(self.bound))
+                if pod.seq in c.pods_on[at]:
+                    c.unbind(pod, at, preemptible=pod.priority >= 0)
+                    c.release(at, pod.shape.req)
+            elif op == "add":
+                c.add_node(f"new-{self.seq}", c.pools["gpu" if cpu % 2 else "cpu"], 1.0)
+                self.seq += 1
+            elif op == "remove" and c.nodes[node].ready and not c.pods_on[node]:
+                c.remove_node(node)
+            elif op == "cursor":
+                old = self.cursor.value
+                self.cursor.value = cpu
+                c.log.record(lambda old=old: setattr(self.cursor, "value", old))  # type: ignore[misc]
+            elif op in ("fork-commit", "fork-revert") and depth < 2:
+                bound_before = list(self.bound)
+                with c.forked() as inner:
+                    self.apply(seq[: node % 4], depth + 1)
+                    if op == "fork-commit":
+                        inner.commit()
+                if op == "fork-revert":
+                    self.bound = bound_before
 
-    apply(before)
-    saved = snapshot(c)
-    c.fork()
-    apply(inside)
-    c.revert()
-    assert snapshot(c) == saved
-    # the bucket key of every node is its free vector, and every bucket counts its nodes
+
+@settings(max_examples=150, deadline=None)
+@given(before=ops, inside=ops)
+def test_fork_then_revert_restores_every_byte(before: list[Op], inside: list[Op]) -> None:
+    c = cluster()
+    cursor = Cursor()
+    d = Driver(c, cursor)
+    d.apply(before)
+    saved = state_bytes(c, cursor)
+    bound = list(d.bound)
+    with c.forked():
+        d.apply(inside)
+    d.bound = bound
+    assert state_bytes(c, cursor) == saved
+    # the bucket key of every ready node is its free vector, and every bucket counts its nodes
     assert c.buckets is not None
     for i in range(c.n):
-        assert c.buckets.node_key[i] == tuple(c.pyfree[i]) == tuple(c.free[:, i].tolist())
+        if c.nodes[i].ready:
+            assert c.buckets.node_key[i] == tuple(c.pyfree[i]) == tuple(c.free[:, i].tolist())
     for p in c.buckets.pools.values():
         for key, b in p.buckets.items():
             assert b.live == sum(1 for i in range(c.n) if c.buckets.node_pool[i] is p
                                  and c.buckets.node_key[i] == key)
-    c.fork()
-    apply(inside)
-    after = snapshot(c)
-    c.commit()
-    assert snapshot(c) == after
+
+
+@settings(max_examples=60, deadline=None)
+@given(before=ops, inside=ops)
+def test_commit_keeps_the_changes(before: list[Op], inside: list[Op]) -> None:
+    c = cluster()
+    cursor = Cursor()
+    d = Driver(c, cursor)
+    d.apply(before)
+    with c.forked() as what_if:
+        d.apply(inside)
+        after = state_bytes(c, cursor)
+        what_if.commit()
+    assert state_bytes(c, cursor) == after
+    assert not c.log.forked
+
+
+def test_nested_forks_revert_only_their_own_changes() -> None:
+    c = cluster()
+    with c.forked() as outer:
+        c.reserve(0, ((0, 1000),))
+        with c.forked():
+            c.reserve(0, ((0, 2000),))
+            assert c.pyfree[0][0] == 5000
+        assert c.pyfree[0][0] == 7000      # the inner fork reverted only its own reservation
+        with c.forked() as inner:
+            node = c.add_node("extra", c.pools["cpu"], 0.0)
+            inner.commit()
+        assert c.nodes[node.idx].name == "extra"
+        outer.revert()
+    assert c.pyfree[0][0] == 8000 and c.n == 7    # the outer revert undid the committed inner fork too
+
+
+def test_revert_bumps_cache_counters() -> None:
+    c = cluster()
+    m0, v0 = c.mutations, c.version
+    with c.forked():
+        c.reserve(0, ((0, 1000),))
+    assert c.mutations > m0 + 1 and c.version > v0   # a verdict cached inside the fork is never reused
+
+
+def test_closing_forks_out_of_order_is_refused() -> None:
+    c = cluster()
+    with c.forked() as outer:
+        c.log.fork()
+        with pytest.raises(RuntimeError, match="inner forks first"):
+            outer.commit()
+        c.log.revert()

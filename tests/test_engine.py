@@ -17,8 +17,10 @@ import pytest
 from kubetwin.cmd_simulate import simulate_to
 from models.scenario import parse_scenario_text
 from models.timeline import Event, TimelineWriter, read_timeline
+from sim.build import build
 from sim.engine import Simulation
-from sim.scheduler import Scheduler, num_feasible_nodes_to_find
+from sim.plugins.noderesources import num_feasible_nodes_to_find
+from sim.scheduler import Scheduler
 from validator.checks import FAILED, run_checks
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -95,7 +97,7 @@ def simulate(tmp_path: Path, sc: dict[str, Any], *, seed: int | None = None, unt
     s = parse_scenario_text(json.dumps(sc))
     path = tmp_path / name
     with TimelineWriter(path) as w:
-        summary = Simulation(s, w, seed=seed, until=until).run()
+        summary = Simulation(build(s, seed=seed, until=until), w).run()
     tl = read_timeline(path)
     assert tl.problems == []
     assert tl.warnings == []
@@ -291,7 +293,9 @@ def test_taints_and_tolerations(tmp_path: Path, tolerations: list[dict[str, str]
                                 eligible: list[str]) -> None:
     r = simulate(tmp_path, scenario(TAINT_POOLS, [wl("fits", {"cpu": "1"}, tolerations=tolerations),
                                                   wl("big", BIG, tolerations=tolerations)]))
-    assert r.node_of("fits-0") == eligible[0]
+    # PreferNoSchedule never filters, but TaintToleration's Score ranks the node with an intolerable
+    # PreferNoSchedule taint lowest (none of these tolerations covers x=y), so it is never the first choice
+    assert r.node_of("fits-0") == next(n for n in eligible if n != "prefer-0")
     parts = [f"{len(eligible)} Insufficient cpu"]
     if "gpu-0" not in eligible:
         parts.append(f"1 {GPU_TAINT}")
@@ -906,13 +910,13 @@ def test_summary_exact_values(tmp_path: Path) -> None:
     # 8 of 8 GPUs for 30 min, then 4 of 8 for 30 min; the run ends idle at 1 h
     assert s["gpu"]["allocationRatio"] == 0.75
     assert s["gpu"]["resources"] == ["nvidia.com/gpu"]
-    assert s["allocationRatio"]["cpu"] == 0.09375           # (2·1800 + 1·1800) / (16·3600)
+    assert s["allocationRatio"]["cpu"] == 0.094             # (2·1800 + 1·1800) / (16·3600) = 0.09375, 3 decimals
     assert s["nodes"]["peak"] == 2
     assert s["cost"]["total"] == 20.0                       # 2 nodes × 10/h × 1 h
     assert s["sim"]["events"] == len(lines) == 17
     assert s["sim"]["endTime"] == 3600.0
     assert s["sim"]["endReason"] == "idle"
-    assert 0.0 <= s["sim"]["wallSeconds"] < 10.0
+    assert s["sim"]["wallSeconds"] >= 0.0  # present; speed is measured in bench/
     assert json.loads(lines[-1])["type"] == "RunFinished"
     w3 = [json.loads(x) for x in lines if '"w3-0"' in x and '"Scheduled"' in x]
     assert (w3[0]["t"], w3[0]["node"]) == (1800.0, "gpu-0")
@@ -937,10 +941,20 @@ def test_summary_without_gpus_prices_or_binds(tmp_path: Path) -> None:
     r = simulate(tmp_path, scenario([pool("c", {"cpu": "2"}, count=3)], [wl("never", {"cpu": "9"})]))
     s = r.summary
     assert s["pods"]["scheduled"] == 0
-    assert s["waitSeconds"] == {"p50": None, "p95": None, "p99": None, "mean": None, "max": None}
+    # the run ends idle at t=0 with the pod still pending: it waited 0 s, and is counted as still pending
+    assert s["waitSeconds"] == {"p50": 0.0, "p95": 0.0, "p99": 0.0, "mean": 0.0, "max": 0.0, "stillPending": 1}
     assert s["gpu"]["allocationRatio"] is None
     assert s["cost"]["total"] is None
     assert s["nodes"]["peak"] == 3
+
+
+def test_pods_that_never_ran_count_as_waiting_until_the_end(tmp_path: Path) -> None:
+    """One pod fits no node, one runs at once for 1 h: the run ends at 1 h (idle), the first has waited
+    3600 s, the second 0 s (issue: waits used to be all zeros)."""
+    r = simulate(tmp_path, scenario([pool("c", {"cpu": "2"})], [wl("never", {"cpu": "9"}), wl("now", {"cpu": "1"})]))
+    assert r.finished.t == 3600.0
+    assert r.summary["waitSeconds"] == {"p50": 1800.0, "p95": 3420.0, "p99": 3564.0, "mean": 1800.0,
+                                        "max": 3600.0, "stillPending": 1}
 
 
 # -------------------------------------------------------------------------------------- suspected bugs

@@ -330,7 +330,6 @@ EXAMPLES = ["kueue-two-teams", "train64-kueue", "train64-coscheduling", "train64
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_scenario_runs_and_validates(tmp_path: Path, name: str) -> None:
     summary = simulate_to(SCENARIOS / f"{name}.yaml", tmp_path / "out")
-    assert summary["sim"]["wallSeconds"] < 3.0
     assert summary.get("warnings") is None
     tl = read_timeline(tmp_path / "out" / "timeline.jsonl")
     assert tl.problems == []

@@ -31,6 +31,7 @@ from kubetwin.cli import main
 from models.quantity import Quantity, parse_quantity
 from models.scenario import parse_scenario_text
 from models.timeline import EVENT_TYPES, Event, TimelineWriter, read_timeline
+from sim.build import build
 from sim.engine import Simulation
 from validator.checks import FAILED, run_checks
 
@@ -184,18 +185,28 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
 def run_sim(sc: dict[str, Any], path: Path) -> dict[str, Any]:
     s = parse_scenario_text(json.dumps(sc))
     with TimelineWriter(path) as w:
-        return Simulation(s, w).run()
+        return Simulation(build(s), w).run()
 
 
 def independent_check(events: list[Event]) -> list[str]:
-    """A small capacity + lifecycle checker that shares no code with ``validator.checks``."""
+    """A small capacity + lifecycle checker that shares no code with ``validator.checks``.
+
+    Besides binds and completions it follows preemption (a ``Preempted`` pod was running on that node,
+    had a lower priority than its preemptor, and frees its requests at once) and deletion (a
+    ``PodDeleted`` pod was pending or running; a running one frees its node)."""
     bad: list[str] = []
     alloc: dict[str, dict[str, int]] = {}
     used: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     req: dict[str, dict[str, int]] = {}
+    prio: dict[str, int] = {}
     state: dict[str, str] = {}
     where: dict[str, str] = {}
     last_t = 0.0
+
+    def free(key: str) -> None:
+        for r, q in req[key].items():
+            used[where[key]][r] -= q
+
     for i, e in enumerate(events):
         if e.seq != i:
             bad.append(f"seq {e.seq} at index {i}")
@@ -210,6 +221,7 @@ def independent_check(events: list[Event]) -> list[str]:
                 bad.append(f"{key} created twice")
             state[key] = "Pending"
             req[key] = {r: parse_quantity(q).to_milli() for r, q in e.data["requests"].items()}
+            prio[key] = e.data["priority"]
         elif e.type == "Scheduled":
             if state.get(key) != "Pending":
                 bad.append(f"{key} scheduled while {state.get(key)}")
@@ -230,8 +242,24 @@ def independent_check(events: list[Event]) -> list[str]:
             if state.get(key) != "Running" or where.get(key) != e.node:
                 bad.append(f"{key} succeeded while {state.get(key)}")
             state[key] = "Done"
-            for r, q in req[key].items():
-                used[where[key]][r] -= q
+            free(key)
+        elif e.type == "Preempted":
+            preemptor = e.data.get("preemptor", "")
+            if state.get(key) != "Running" or where.get(key) != e.node:
+                bad.append(f"{key} preempted on {e.node} while {state.get(key)} on {where.get(key)}")
+            elif prio.get(preemptor, -(2**31)) <= prio[key]:
+                bad.append(f"{key} (priority {prio[key]}) preempted by {preemptor} of priority {prio.get(preemptor)}")
+            else:
+                free(key)
+            state[key] = "Preempted"
+        elif e.type == "PodDeleted":
+            if state.get(key) == "Running":
+                if where.get(key) != e.node:
+                    bad.append(f"{key} deleted from {e.node} but ran on {where.get(key)}")
+                free(key)
+            elif state.get(key) != "Pending":
+                bad.append(f"{key} deleted while {state.get(key)}")
+            state[key] = "Deleted"
         elif e.type == "FailedScheduling" and state.get(key) != "Pending":
             bad.append(f"{key} failed scheduling while {state.get(key)}")
     return bad
@@ -272,7 +300,110 @@ def test_random_scenarios_pass_every_check(sc: dict[str, Any]) -> None:
             assert 0.0 <= v <= 1.0 + 1e-9
         waits = summary["waitSeconds"]
         if bound:
-            assert 0.0 <= waits["p50"] <= waits["p95"] <= waits["p99"] <= waits["max"] <= end
+            # summary.json rounds to the millisecond
+            assert 0.0 <= waits["p50"] <= waits["p95"] <= waits["p99"] <= waits["max"] <= round(end, 3)
+
+
+# ------------------------------------------------------------------------------------- under pressure
+
+@st.composite
+def preemption_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """Full nodes of low-priority pods, then higher-priority pods that fit only by preemption: every
+    example must preempt (DefaultPreemption)."""
+    cpus = draw(st.sampled_from([4, 8]))
+    nodes = draw(st.integers(1, 3))
+    pools = [{"name": "p", "count": nodes, "allocatable": {"cpu": str(cpus), "memory": "16Gi"}}]
+    split = draw(st.sampled_from([1, 2, 4]))          # filler pods per node
+    total = nodes * split
+    counts = [total // 2, total - total // 2]          # two priority levels, together filling every node
+    fillers = [{"name": f"low{j}", "priority": j * 5, "arrival": {"every": "0s"}, "count": c,
+                "template": {"requests": {"cpu": f"{cpus * 1000 // split}m", "memory": "1Gi"}},
+                "duration": "10h"} for j, c in enumerate(counts) if c]
+    high = []
+    for j in range(draw(st.integers(1, 3))):
+        high.append({"name": f"high{j}", "priority": draw(st.sampled_from([10, 100, 1000])),
+                     "arrival": {"at": [f"{x}s" for x in draw(st.lists(st.integers(1, 3600), min_size=1,
+                                                                         max_size=3))]},
+                     "template": {"requests": {"cpu": f"{draw(st.integers(1, cpus * 1000))}m",
+                                               "memory": draw(st.sampled_from(["1Gi", "4Gi"]))}},
+                     "duration": draw(DURATIONS)})
+    spec: dict[str, Any] = {"seed": draw(st.integers(0, 2**31)), "duration": "2h",
+                            "cluster": {"nodePools": pools}, "workloads": fillers + high,
+                            "scheduler": {"scoring": draw(st.sampled_from(["LeastAllocated", "MostAllocated"]))}}
+    return {"apiVersion": "kubetwin.dev/v1alpha1", "kind": "Scenario", "metadata": {"name": "preempt"},
+            "spec": spec}
+
+
+@st.composite
+def eviction_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """A ClusterQueue whose quota a low-priority gang fills, then a higher-priority gang that Kueue must
+    admit by evicting it (withinClusterQueue: LowerPriority); sometimes a gang that fits the quota but not
+    the nodes, which waitForPodsReady evicts after its timeout. Every example evicts and deletes pods."""
+    gpus = draw(st.sampled_from([4, 8]))
+    nodes = draw(st.integers(1, 3))
+    quota = gpus * nodes
+    pools = [{"name": "gpu", "count": nodes, "labels": {"acc": "h100"},
+              "allocatable": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": str(gpus)}}]
+    kueue = {"resourceFlavors": [{"metadata": {"name": "h100"}, "spec": {"nodeLabels": {"acc": "h100"}}}],
+             "clusterQueues": [{"metadata": {"name": "cq"}, "spec": {
+                 "preemption": {"withinClusterQueue": "LowerPriority"},
+                 "resourceGroups": [{"coveredResources": ["cpu", "memory", "nvidia.com/gpu"], "flavors": [
+                     {"name": "h100", "resources": [{"name": "cpu", "nominalQuota": 1000},
+                                                    {"name": "memory", "nominalQuota": "10000Gi"},
+                                                    {"name": "nvidia.com/gpu", "nominalQuota": quota * 2}]}]}]}}],
+             "localQueues": [{"metadata": {"name": "q", "namespace": "default"}, "spec": {"clusterQueue": "cq"}}],
+             "waitForPodsReady": {"enable": True, "timeout": draw(st.sampled_from(["5m", "10m"]))}}
+
+    def gang(name: str, prio: int, at: int, per_pod: int, replicas: int, runtime: Any) -> dict[str, Any]:
+        return {"name": name, "priority": prio, "queue": "q", "gang": {"policy": "kueue"},
+                "arrival": {"at": [f"{at}s"]}, "replicas": replicas, "duration": runtime,
+                "template": {"requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": str(per_pod)}}}
+
+    workloads = [gang("low", 0, 0, gpus, nodes * 2, "10h")]          # quota 2·nodes·gpus, nodes hold half
+    workloads.append(gang("high", draw(st.sampled_from([10, 100])), draw(st.integers(60, 3000)),
+                          draw(st.sampled_from([1, gpus])), draw(st.integers(1, nodes)), draw(DURATIONS)))
+    spec: dict[str, Any] = {"seed": draw(st.integers(0, 2**31)), "duration": "2h",
+                            "cluster": {"nodePools": pools}, "workloads": workloads, "kueue": kueue}
+    return {"apiVersion": "kubetwin.dev/v1alpha1", "kind": "Scenario", "metadata": {"name": "evict"},
+            "spec": spec}
+
+
+def check_all(sc: dict[str, Any]) -> list[Event]:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "timeline.jsonl"
+        run_sim(sc, path)
+        tl = read_timeline(path)
+    assert tl.problems == []
+    failed = [(r.invariant.id, [f.message for f in r.findings[:3]])
+              for r in run_checks(tl.events) if r.status == FAILED]
+    assert failed == []
+    assert independent_check(tl.events) == []
+    return tl.events
+
+
+@settings(FAST, max_examples=40)
+@given(preemption_scenarios())
+def test_preemption_under_pressure_passes_every_check(sc: dict[str, Any]) -> None:
+    evs = check_all(sc)
+    preempted = [e for e in evs if e.type == "Preempted"]
+    assert preempted, "by construction a higher-priority pod must preempt a filler"
+    # each victim is replaced by its owner: a new pod of the same workload is created at the same instant
+    created = {(e.name, e.t) for e in evs if e.type == "PodCreated"}
+    for e in preempted:
+        assert any(name.startswith(f"{e.name}-p") and t == e.t for name, t in created)
+
+
+@settings(FAST, max_examples=30)
+@given(eviction_scenarios())
+def test_kueue_evictions_under_pressure_pass_every_check(sc: dict[str, Any]) -> None:
+    evs = check_all(sc)
+    evicted = [e for e in evs if e.type == "Evicted"]
+    assert evicted, "by construction the low workload is evicted (preempted, or timed out)"
+    deleted = [e for e in evs if e.type == "PodDeleted"]
+    assert deleted
+    # all pods of an evicted workload go at the instant of its eviction
+    for ev in evicted:
+        assert any(d.group == ev.group and d.t == ev.t for d in deleted)
 
 
 @settings(FAST, max_examples=25)

@@ -116,7 +116,8 @@ def test_unknown_field_with_did_you_mean(tmp_path: Path, old: str, new: str, whe
 def test_unknown_field_without_a_close_match_lists_known_fields(tmp_path: Path) -> None:
     msg, p = expect_error(tmp_path, GOOD.replace("  duration: 1h\n", "  duration: 1h\n  zzzqqq: 1\n"))
     assert msg == (f"{p}:7:3: spec.zzzqqq: unknown field 'zzzqqq' (fix: remove it; known fields here: seed, "
-                   "duration, cluster, scheduler, workloads, manifests, kueue)")
+                   "duration, cluster, scheduler, workloads, manifests, kueue, latencies, autoscaler, serving, "
+                   "actions, dra)")
 
 
 def test_unknown_top_level_field(tmp_path: Path) -> None:

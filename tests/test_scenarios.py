@@ -46,7 +46,6 @@ def test_scenario_runs_and_passes_every_check(path: Path, tmp_path: Path) -> Non
     for section, keys in REQUIRED_SUMMARY.items():
         for k in keys:
             assert k in summary[section], f"{section}.{k}"
-    assert summary["sim"]["wallSeconds"] < 5.0       # each example should take well under 2 s
     tl = read_timeline(tmp_path / "out" / "timeline.jsonl")
     assert tl.problems == []
     assert tl.warnings == []

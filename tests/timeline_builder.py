@@ -169,7 +169,13 @@ class TL:
 def valid_timeline() -> TL:
     """A small run that exercises every invariant and breaks none."""
     tl = TL(waitForPodsReady={"enabled": True, "timeoutSeconds": 600, "backoffBaseSeconds": 60,
-                              "backoffMaxSeconds": 3600, "blockAdmission": False})
+                              "backoffMaxSeconds": 3600, "blockAdmission": False},
+            autoscaler={"scanInterval": 10.0, "scaleDownUnneededTime": 60.0, "scaleDownDelayAfterAdd": 60.0,
+                        "scaleDownUtilizationThreshold": 0.5,
+                        "nodeGroups": [{"name": "ca", "minCount": 0, "maxCount": 2, "labels": {}, "taints": [],
+                                        "allocatable": {"cpu": "8", "memory": "32Gi"}}]},
+            serving={"horizontalPodAutoscalers": [{"name": "c/h", "minReplicas": 1, "maxReplicas": 4,
+                                                   "tolerance": 0.1, "scaleDownStabilizationSeconds": 300}]})
     tl.node("n1", cpu="8", memory="32Gi", nvidia__com_gpu="8", labels={"rack": "r1"})
     tl.node("n2", cpu="8", memory="32Gi", nvidia__com_gpu="8", labels={"rack": "r1"})
     tl.node("n3", cpu="8", memory="32Gi", nvidia__com_gpu="8", labels={"rack": "r2"})
@@ -210,5 +216,33 @@ def valid_timeline() -> TL:
     # kube-scheduler preempts a lower-priority pod for a higher-priority one
     tl.pod("b/low", 770, priority=1, cpu="7").bind("b/low", "n3", 771).running("b/low", 771, "n3")
     tl.pod("b/high", 780, priority=100, cpu="7").preempted("b/low", 780, by="b/high").bind("b/high", "n3", 780)
+    # the cluster autoscaler adds a node for a pending pod at a loop tick and removes it once unneeded
+    tl.pod("c/w", 200, cpu="8").failed("c/w", 200)
+    tl.emit(210, "TriggeredScaleUp", "Pod", "w", "c", reason="pod triggered scale-up: [{ca 0->1 (max: 2)}]",
+            data={"pool": "ca", "from": 0, "to": 1})
+    tl.emit(210, "NodeProvisioning", "Node", "ca-0", data={"pool": "ca"})
+    tl.node("ca-0", 300, pool="ca", cpu="8", memory="32Gi")
+    tl.bind("c/w", "ca-0", 300).running("c/w", 300, "ca-0").succeeded("c/w", 310)
+    tl.emit(380, "ScaleDown", "Node", "ca-0", data={"pool": "ca"})
+    tl.emit(380, "NodeRemoved", "Node", "ca-0", reason="empty node removed by cluster autoscaler", data={"pool": "ca"})
+    # an HPA scales up, then down after its stabilisation window
+    tl.emit(400, "SuccessfulRescale", "HorizontalPodAutoscaler", "h", "c",
+            reason="New size: 2; reason: cpu above target",
+            data={"from": 1, "to": 2, "metric": "cpu", "value": 90.0, "target": 60.0})
+    tl.emit(750, "SuccessfulRescale", "HorizontalPodAutoscaler", "h", "c", reason="New size: 1; reason: All metrics "
+            "below target", data={"from": 2, "to": 1, "metric": "cpu", "value": 20.0, "target": 60.0})
+    # a DRA claim made from a template with its pod, allocated on the pod's node at the bind, released after
+    gpu = {"driver": "gpu.example.com", "pool": "d1", "device": "gpu-0",
+           "attributes": {"gpu.example.com/model": {"string": "h100"}}}
+    tl.emit(785, "NodeReady", "Node", "d1", data={"pool": "dra", "labels": {}, "taints": [],
+                                                  "allocatable": {"cpu": "8", "memory": "32Gi"}, "devices": [gpu]})
+    tl.emit(786, "PodCreated", "Pod", "infer", "d", data={"requests": {"cpu": "1"}, "priority": 0,
+                                                          "claims": ["infer-gpu"]})
+    tl.emit(786, "ClaimCreated", "ResourceClaim", "infer-gpu", "d", data={"pod": "infer"})
+    tl.emit(787, "ClaimAllocated", "ResourceClaim", "infer-gpu", "d", node="d1", data={
+        "devices": [{"request": "gpu", "driver": "gpu.example.com", "pool": "d1", "device": "gpu-0"}],
+        "reservedFor": ["infer"]})
+    tl.bind("d/infer", "d1", 787).running("d/infer", 787, "d1").succeeded("d/infer", 790)
+    tl.emit(790, "ClaimReleased", "ResourceClaim", "infer-gpu", "d", node="d1", data={"pod": "infer"})
     tl.run_finished(800)
     return tl

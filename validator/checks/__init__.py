@@ -17,11 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from models.timeline import Event
+from validator.checks.autoscaling import autoscaling_pass, hpa_pass
 from validator.checks.capacity import capacity_pass
 from validator.checks.common import Finding, PassFn, PassResult, prepare
+from validator.checks.dra import dra_pass
 from validator.checks.gang import gang_pass
 from validator.checks.kueue import kueue_pass
 from validator.checks.lifecycle import lifecycle_pass
+from validator.checks.placement import placement_pass
 from validator.checks.preemption import preemption_pass
 from validator.checks.topology import topology_pass
 
@@ -81,6 +84,47 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("P1", "Preemption of lower priority only",
               "kube-scheduler preempts only bound pods of lower priority than the preemptor.",
               preemption_pass),
+    Invariant("placement", "Taints and node selection at bind",
+              "Every bound pod tolerates its node's NoSchedule and NoExecute taints and matches the node's "
+              "labels with its nodeSelector and required node affinity.", placement_pass),
+    Invariant("CA1", "Autoscaler: scale-ups at loop ticks",
+              "Every TriggeredScaleUp of a simulated run falls on a multiple of the autoscaler's scanInterval.",
+              autoscaling_pass),
+    Invariant("CA2", "Autoscaler: scale-up for a pending pod the template fits",
+              "A scale-up names a pod that is pending then and that a template node of the group fits "
+              "(requests, taints, nodeSelector and required node affinity).", autoscaling_pass),
+    Invariant("CA3", "Autoscaler: group sizes within bounds",
+              "A node group's size (Ready plus provisioning nodes) never exceeds maxCount, and a scale-down "
+              "never takes it below minCount.", autoscaling_pass),
+    Invariant("CA4", "Autoscaler: no scale-down right after a scale-up",
+              "No ScaleDown within scaleDownDelayAfterAdd after a TriggeredScaleUp.", autoscaling_pass),
+    Invariant("CA5", "Autoscaler: scale-down after the unneeded window",
+              "A node is scaled down only below scaleDownUtilizationThreshold (GPU nodes: GPU requests) and after "
+              "staying below it for the whole scaleDownUnneededTime.", autoscaling_pass),
+    Invariant("H1", "HPA: replicas within bounds",
+              "Every SuccessfulRescale sets a size within the HPA's [minReplicas, maxReplicas].", hpa_pass),
+    Invariant("H2", "HPA: no change inside the tolerance",
+              "No rescale while the deciding metric is within the tolerance (0.1) of its target.", hpa_pass),
+    Invariant("H3", "HPA: scale-down stabilisation",
+              "A scale-down never goes below a size the HPA scaled up to within the scale-down stabilisation "
+              "window (300 s).", hpa_pass),
+    Invariant("D1", "DRA: devices not double-allocated",
+              "A device is in at most one live claim allocation unless shared (shareID) or adminAccess; shared "
+              "devices' consumed capacity stays within their capacity.", dra_pass),
+    Invariant("D2", "DRA: pods bound with their claims",
+              "A pod is bound to a node only with every claim it names allocated on that node and reserved for "
+              "it.", dra_pass),
+    Invariant("D3", "DRA: no deallocation while in use",
+              "A claim's allocation is never released while a pod in its reservedFor is still running.", dra_pass),
+    Invariant("D4", "DRA: All takes every matching device",
+              "An allocationMode All request holds every device of the node whose selectors match.", dra_pass),
+    Invariant("D5", "DRA: shared counters",
+              "The consumesCounters of a pool's allocated devices never exceed its sharedCounters.", dra_pass),
+    Invariant("D6", "DRA: result limits",
+              "At most 32 allocation results per claim and 256 pods in reservedFor.", dra_pass),
+    Invariant("D7", "DRA: selectors and constraints",
+              "Every DeviceClass and request CEL selector is true for each allocated device; matchAttribute "
+              "values are equal and distinctAttribute values distinct across the constrained devices.", dra_pass),
 )
 _BY_ID = {inv.id: inv for inv in INVARIANTS}
 

@@ -16,7 +16,9 @@ Invariants (k8s-semantics §2e), for groups whose ``WorkloadCreated`` policy is 
   no gang that never reached quorum stays partly bound longer than its timeout
   (``timeoutSeconds``; default 60 s coscheduling, 300 s upstream) without a ``GangTimedOut``.
 * ``G5`` group reject (coscheduling) — after ``GangTimedOut`` at D every waiting member gets a
-  ``FailedScheduling`` at D.
+  ``FailedScheduling`` at D — or already carries the same Permit-timeout rejection as its latest
+  ``FailedScheduling`` (the event recorder aggregates a repeat of the same message into the earlier
+  Event, so a timeline records it only when the message changes).
 
 A live recording places binds from before it started at t = 0 with ``data.preexisting``; they count as
 members already bound (the gang is taken to have reached quorum then) and open no attempt of their own.
@@ -44,6 +46,8 @@ from validator.checks.common import (
 
 DEFAULT_TIMEOUT = {"coscheduling": 60.0, "workload-api": 300.0}
 LIVE_BIND_WINDOW = 5.0
+#: the framework's message for a pod rejected when its Permit wait times out
+PERMIT_TIMEOUT = "rejected due to timeout after waiting"
 _WANTED = frozenset({"Scheduled", "PodCreated", "PodDeleted", "Preempted", "FailedScheduling",
                      "WorkloadCreated", "GangTimedOut", "NodeRemoved"})
 
@@ -85,6 +89,7 @@ def gang_pass(events: Sequence[Event]) -> PassResult:
     rejected_at: dict[str, tuple[float, str]] = {}
     g5_pending: deque[tuple[float, str, set[str]]] = deque()
     g5_wait: dict[str, tuple[float, set[str]]] = {}
+    last_msg: dict[str, str] = {}
     last_fs: dict[str, float] = {}
 
     def close_attempts(t: float) -> None:
@@ -239,6 +244,7 @@ def gang_pass(events: Sequence[Event]) -> PassResult:
         elif typ == "FailedScheduling":
             key = k
             last_fs[key] = t
+            last_msg[key] = ev.reason or ""
             w = g5_wait.pop(key, None)
             if w is not None and t <= w[0] + tol:
                 w[1].discard(key)
@@ -275,7 +281,8 @@ def gang_pass(events: Sequence[Event]) -> PassResult:
                 g.episode += 1
                 heapq.heappush(deadlines, (t + g.timeout, g.episode, gk))
             if g.policy == "coscheduling" and waiting:
-                missing = {p for p in waiting if abs(last_fs.get(p, -1e300) - t) > tol}
+                missing = {p for p in waiting if abs(last_fs.get(p, -1e300) - t) > tol
+                           and not last_msg.get(p, "").startswith(PERMIT_TIMEOUT)}
                 g5_pending.append((t, gk, missing))
                 for p in missing:
                     g5_wait[p] = (t, missing)

@@ -1,0 +1,20 @@
+"""kube-scheduler's in-tree plugins, as kubetwin models them; importing this package registers them.
+
+Each module mirrors one plugin of ``pkg/scheduler/framework/plugins`` (or of scheduler-plugins) and
+implements the extension points of :mod:`sim.framework` it needs. A new plugin is one new module here
+(plus its import below) — the scheduler core does not change.
+"""
+
+from sim.plugins import (  # noqa: F401  (imported for their registration)
+    defaultpreemption,
+    gang,
+    nodeaffinity,
+    noderesources,
+    tainttoleration,
+)
+
+#: the default profile, in kube-scheduler's default plugin order (the ones kubetwin models)
+DEFAULT_PLUGINS = ["PrioritySort", "TaintToleration", "NodeAffinity", "NodeResourcesFit", "DefaultPreemption"]
+#: gang plugins a cluster runs when it has gangs of that policy (scheduler-plugins' Coscheduling is
+#: out of tree; upstream GangScheduling is behind a feature gate): enabled by the builder on demand
+GANG_PLUGINS = {"coscheduling": "Coscheduling", "workload-api": "GangScheduling"}

@@ -183,6 +183,13 @@ class KueueController:
                 self._evicted(ev.workload, "Preempted", ev.requeue, ev)
             for adm in res.admissions:
                 self._admit(adm)
+            for pending in res.pending_events:  # a workload Kueue cannot admit says why, once per message
+                wl = self.workloads.get(pending.workload)
+                if wl is not None:
+                    inst = wl.inst
+                    data = {"clusterQueue": pending.cluster_queue} if pending.cluster_queue else None
+                    self.host.emit("Pending", "Workload", inst.name, inst.namespace, group=inst.key,
+                                   reason=pending.message, data=data)
             evicted = evicted or bool(res.evictions)
             if not res.changed:
                 break

@@ -1,4 +1,4 @@
-"""The Kueue admission core (sim/kueue.py): queueing strategies, flavor assignment, borrowing and
+"""The Kueue admission core (sim/kueue/): queueing strategies, flavor assignment, borrowing and
 lending limits, preemption, PodsReady backoff, and the quota invariant G6 as a property."""
 
 from __future__ import annotations

@@ -74,15 +74,14 @@ class RunProgress:
             if wall < SHOW_AFTER:
                 return
             self.progress = Progress(TextColumn("simulating"), BarColumn(),
-                                     TextColumn("{task.fields[sim]} of {task.fields[total]}"),
+                                     TextColumn("{task.fields[sim]} of {task.fields[horizon]}"),
                                      TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(),
                                      console=self.console, transient=True)
             self.progress.start()
             self.task = self.progress.add_task("run", total=self.duration, sim="", rate="",
-                                               total_text="")
+                                               horizon=_hms(self.duration))
         self.progress.update(self.task, completed=min(sim_seconds, self.duration), sim=_hms(sim_seconds),
-                             total=self.duration, rate=f"{events / max(wall, 1e-9):,.0f}")
-        self.progress.tasks[0].fields["total"] = _hms(self.duration)
+                             rate=f"{events / max(wall, 1e-9):,.0f}")
 
     def close(self) -> None:
         if self.progress is not None:

@@ -115,18 +115,33 @@ def event_time(t: float) -> float:
 
 
 class Ref:
-    """An object reference encoded once: ``"obj":{…}`` and the ``,"group":…`` that follows it (or "")."""
+    """An object reference encoded once: ``"obj":{…}`` and the ``,"group":…`` that follows it (or "");
+    ``plain``: its name and namespace need no JSON escaping (texts that embed them can skip the encoder)."""
 
-    __slots__ = ("group", "obj")
+    __slots__ = ("group", "obj", "plain")
 
-    def __init__(self, obj: str, group: str) -> None:
+    def __init__(self, obj: str, group: str, plain: bool = False) -> None:
         self.obj = obj
         self.group = group
+        self.plain = plain
 
 
 def _plain(s: str) -> bool:
     """Does ``s`` encode to JSON as itself between quotes (so it can be embedded without the encoder)?"""
     return s.isprintable() and '"' not in s and "\\" not in s
+
+
+_plain_known: dict[str, bool] = {}
+
+
+def _plain_cached(s: str) -> bool:
+    """:func:`_plain` for strings that repeat (namespaces, gang keys)."""
+    known = _plain_known.get(s)
+    if known is None:
+        if len(_plain_known) > 100_000:
+            _plain_known.clear()
+        known = _plain_known[s] = _plain(s)
+    return known
 
 
 def quote(s: str) -> str:
@@ -137,9 +152,11 @@ def quote(s: str) -> str:
 def ref(kind: str, name: str, namespace: str | None = None, *, uid: str | None = None,
         group: str | None = None) -> Ref:
     """The encoded reference to one object (and its gang key), in :func:`event_dict`'s key order."""
-    if uid is None and _plain(name) and (not namespace or _plain(namespace)) and (group is None or _plain(group)):
+    if uid is None and _plain(name) and (not namespace or _plain_cached(namespace)) and \
+            (group is None or _plain_cached(group)):
         ns = f'"namespace":"{namespace}",' if namespace else ""
-        return Ref(f'"obj":{{"kind":"{kind}",{ns}"name":"{name}"}}', "" if group is None else f',"group":"{group}"')
+        return Ref(f'"obj":{{"kind":"{kind}",{ns}"name":"{name}"}}', "" if group is None else f',"group":"{group}"',
+                   True)
     return Ref(f'"obj":{_dumps(object_ref(kind, name, namespace, uid))}',
                "" if group is None else f',"group":{_dumps(group)}')
 
@@ -201,10 +218,17 @@ class TimelineWriter:
         if t != self._last_t:
             self._last_t = t
             self._last_ts = repr(event_time(t))
-        nd = "" if node is None else ',"node":' + node
-        rs = "" if reason is None else ',"reason":' + reason
-        dt = "" if data is None else ',"data":' + data
-        self._fh.write(f'{{"seq":{self.seq},"t":{self._last_ts},"type":"{type_}",{obj.obj}{nd}{obj.group}{rs}{dt}}}\n')
+        if reason is None and data is None:  # most pod lifecycle events: the short form
+            if node is None:
+                line = f'{{"seq":{self.seq},"t":{self._last_ts},"type":"{type_}",{obj.obj}{obj.group}}}\n'
+            else:
+                line = f'{{"seq":{self.seq},"t":{self._last_ts},"type":"{type_}",{obj.obj},"node":{node}{obj.group}}}\n'
+        else:
+            nd = "" if node is None else ',"node":' + node
+            rs = "" if reason is None else ',"reason":' + reason
+            dt = "" if data is None else ',"data":' + data
+            line = f'{{"seq":{self.seq},"t":{self._last_ts},"type":"{type_}",{obj.obj}{nd}{obj.group}{rs}{dt}}}\n'
+        self._fh.write(line)
         self.seq += 1
         if self._durable:
             self._fh.flush()

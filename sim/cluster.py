@@ -62,12 +62,14 @@ class Pool:
 
 
 class Node:
-    __slots__ = ("idx", "json", "labels", "name", "pool", "ready", "ready_at")
+    __slots__ = ("idx", "json", "labels", "name", "plain", "pool", "ready", "ready_at")
 
     def __init__(self, idx: int, name: str, pool: Pool) -> None:
         self.idx = idx
         self.name = name
         self.json = json.dumps(name, ensure_ascii=False)
+        #: the name encodes as itself (no escaping needed when embedded in a JSON string)
+        self.plain = self.json == f'"{name}"'
         self.pool = pool
         self.labels = {**pool.labels, HOSTNAME_LABEL: name}
         self.ready = False
@@ -286,7 +288,8 @@ class ClusterState:
         """Record ``pod`` (already reserved on ``node``) as bound there; ``preemptible`` pods also enter
         the priority ledger."""
         self.pods_on[node][pod.seq] = pod
-        self._touch(node)
+        self.clock += 1
+        self.stamp[node] = self.clock
         if preemptible:
             self.ledger.add(pod, node)
         if self.log.forked:
@@ -338,7 +341,9 @@ class PriorityLedger:
         return arr
 
     def add(self, pod: Any, node: int, sign: int = 1) -> None:
-        arr = self.level(pod.priority)
+        arr = self.levels.get(pod.priority)
+        if arr is None or arr.shape[1] <= node:
+            arr = self.level(pod.priority)
         for r, q in pod.shape.req:
             arr[r, node] += sign * q
         self.counts[pod.priority] = self.counts.get(pod.priority, 0) + sign

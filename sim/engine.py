@@ -45,6 +45,8 @@ NATIVE_GANG_TIMEOUT = 300.0       # KEP-4671: fixed, not configurable
 COSCHEDULING_DEFAULT_TIMEOUT = 60.0  # scheduler-plugins permitWaitingTimeSeconds
 #: kinds whose events the run keeps in memory for summaries (the queue tables)
 KEPT_KINDS = frozenset({"Run", "Workload", "ClusterQueue", "LocalQueue", "PodGroup"})
+#: ... except these (the queue tables do not read them)
+NOT_KEPT = frozenset({"Pending"})
 
 
 class Timer:
@@ -109,11 +111,14 @@ class Simulation:
         #: events of :data:`KEPT_KINDS`, kept for the summary (no second pass over the file)
         self.kept: list[Event] = []
         self._pool_data: dict[str, dict[str, Any]] = {}
+        #: encoded object references of the objects controllers write about (Workloads, queues, nodes)
+        self._refs: dict[tuple[str, str, str | None, str | None], Any] = {}
         self._node_data_hooks: list[Callable[[Node], dict[str, Any]]] = []
         self._pod_data_hooks: list[Callable[[SimPod], dict[str, Any] | None]] = []
         self._listeners: dict[str, list[Callable[..., None]]] = {e: [] for e in CLUSTER_EVENTS}
         self._on_bound = self._listeners["pod_bound"]
         self._on_binding = self._listeners["pod_binding"]
+        self._on_created = self._listeners["pod_created"]
         self._on_finished = self._listeners["pod_finished"]
         self.admitters: list[Admitter] = []
         self.kueue: KueueController | None = None
@@ -135,7 +140,8 @@ class Simulation:
         self.controllers = controllers
         #: where workload instances come from: one source per workload generator
         self.sources: list[ArrivalSource] = [GeneratorSource(g, self.duration) for g in self.generators]
-        self._stop: str | None = None
+        #: why the run ends, once it does (the finish event's value, or "interrupted")
+        self._ends: list[str] = []
         #: control-plane latencies (spec.latencies): None keeps each step instantaneous
         self.latency_rng = random.Random(f"{blueprint.seed}/latencies")
         self.scheduler_queue_delay = blueprint.latencies.get("schedulerQueue")
@@ -169,10 +175,17 @@ class Simulation:
     def emit(self, type_: str, kind: str, name: str, namespace: str | None = None, *, node: str | None = None,
              group: str | None = None, reason: str | None = None, data: dict[str, Any] | None = None) -> None:
         now = self.env.now
-        if kind in KEPT_KINDS:
+        if kind in KEPT_KINDS and type_ not in NOT_KEPT:
             self.kept.append(Event(self.writer.seq, event_time(now), type_, kind, name, namespace, None, node, group,
-                                   reason, json.loads(dumps(data)) if data else {}))
-        self.writer.emit(now, type_, kind, name, namespace, node=node, group=group, reason=reason, data=data)
+                                   reason, data or {}))
+        key = (kind, name, namespace, group)
+        obj = self._refs.get(key)
+        if obj is None:
+            if len(self._refs) > 100_000:
+                self._refs.clear()
+            obj = self._refs[key] = ref(kind, name, namespace, group=group)
+        self.writer.emit_ref(now, type_, obj, node=None if node is None else quote(node),
+                             reason=None if reason is None else quote(reason), data=dumps(data) if data else None)
 
     def kick(self) -> None:
         if not self._wake.triggered:
@@ -260,11 +273,12 @@ class Simulation:
     def on_bind(self, pod: SimPod, node: int) -> None:
         now = self.env.now
         n = self._cluster.nodes[node]
-        for fn in self._on_binding:
-            fn(pod, node)
+        if self._on_binding:
+            for fn in self._on_binding:
+                fn(pod, node)
         write = self.writer.emit_ref
-        write(now, "Scheduled", pod.ref, node=n.json,
-              reason=quote(f"Successfully assigned {pod.namespace}/{pod.name} to {n.name}"))
+        text = f"Successfully assigned {pod.namespace}/{pod.name} to {n.name}"
+        write(now, "Scheduled", pod.ref, node=n.json, reason=f'"{text}"' if pod.ref.plain and n.plain else quote(text))
         startup = 0.0 if self.pod_startup_delay is None else self.pod_startup_delay(self.latency_rng)
         if startup <= 0:
             write(now, "PodRunning", pod.ref, node=n.json)
@@ -433,13 +447,15 @@ class Simulation:
         self.metrics.created += 1
         pod.ref = ref("Pod", name, inst.namespace, group=inst.group)
         data = static
-        for hook in self._pod_data_hooks:
-            extra = hook(pod)
-            if extra:
-                data = data[:-1] + "," + dumps(extra)[1:] if data != "{}" else dumps(extra)
+        if self._pod_data_hooks:
+            for hook in self._pod_data_hooks:
+                extra = hook(pod)
+                if extra:
+                    data = data[:-1] + "," + dumps(extra)[1:] if data != "{}" else dumps(extra)
         self.writer.emit_ref(now, "PodCreated", pod.ref, data=with_key(data, "runtimeSeconds", round(runtime, 6)))
-        for fn in self._listeners["pod_created"]:
-            fn(pod)
+        if self._on_created:
+            for fn in self._on_created:
+                fn(pod)
         delay = 0.0 if self.scheduler_queue_delay is None else self.scheduler_queue_delay(self.latency_rng)
         if delay <= 0:
             self.scheduler.enqueue(pod)
@@ -598,8 +614,8 @@ class Simulation:
 
     def interrupt(self) -> None:
         """Stop at the end of the current instant (safe to call from a signal handler)."""
-        if self._stop is None:
-            self._stop = "interrupted"
+        if not self._ends:
+            self._ends.append("interrupted")
 
     def run(self, progress: Callable[[float, int], None] | None = None) -> dict[str, Any]:
         """Run to the end; ``progress(simulated seconds, events written)`` is called about every 16k
@@ -654,25 +670,27 @@ class Simulation:
         return summary
 
     def _loop(self, progress: Callable[[float, int], None] | None) -> str:
-        """simpy's ``run(until=finish)``, one step at a time so an interrupt can end it between steps."""
+        """simpy's ``run(until=finish)``, one step at a time so an interrupt can end it between steps.
+
+        The run's end and an interrupt both land in ``self._ends`` (the finish event's callback; a signal
+        handler through :meth:`interrupt`), so each step costs one truth test."""
         env = self.env
         step = env.step
-        finish = self.finish
-        done: list[str] = []
-        finish.callbacks.append(lambda ev: done.append(str(ev.value)))
-        while not done:
+        ends = self._ends
+        self.finish.callbacks.append(lambda ev: ends.append(str(ev.value)))
+        while not ends:
             for _ in range(16384):
-                if done or self._stop is not None:
+                if ends:
                     break
                 step()
-            if self._stop is not None and not done:
+            if ends and ends[0] == "interrupted" and not self.finish.triggered:
                 now = env.now
                 while env.peek() == now:  # finish the current instant
                     step()
-                return self._stop
-            if progress is not None:
+                return "interrupted"
+            if progress is not None and not ends:
                 progress(float(env.now), self.writer.seq)
-        return done[0]
+        return ends[0]
 
     def _running_pods(self) -> list[SimPod]:
         return [self.running[k] for k in sorted(self.running)]

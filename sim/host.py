@@ -45,6 +45,10 @@ class ControllerHost(Protocol):
     @property
     def cluster(self) -> ClusterState: ...
 
+    @property
+    def env(self) -> Any:
+        """The simpy Environment (for arrival sources and controllers that run as processes)."""
+
     def subscribe(self, event: str, fn: Callable[..., None]) -> None:
         """Call ``fn`` on every cluster event ``event`` (a key of :data:`CLUSTER_EVENTS`)."""
 

@@ -107,10 +107,13 @@ class Scheduler:
     def enqueue(self, pod: SimPod) -> None:
         if pod.shape.example is None:
             pod.shape.example = pod
-        for p in self.profile.pre_enqueue:
-            if not p.pre_enqueue(pod):
-                return  # gated (e.g. the group has fewer than minCount members yet)
-        self._push_active(pod)
+        if self.profile.pre_enqueue:
+            for p in self.profile.pre_enqueue:
+                if not p.pre_enqueue(pod):
+                    return  # gated (e.g. the group has fewer than minCount members yet)
+        if not pod.queued:
+            pod.queued = True
+            heapq.heappush(self.active, (-pod.priority, pod.sort_time, pod.seq, pod))
 
     def _push_active(self, pod: SimPod) -> None:
         if not pod.queued:
@@ -147,23 +150,24 @@ class Scheduler:
 
     def schedule_one(self, pod: SimPod) -> None:
         state: CycleState = {}
-        skipped: set[str] = set()
-        for p in self.profile.pre_filter:
-            verdict = p.pre_filter(pod, state)
-            if verdict is SKIP:
-                skipped.add(p.name)
-            elif isinstance(verdict, str):
-                self._unschedulable(pod, f"0/{self.cluster.nready} nodes are available: {verdict}.")
-                return
         shape = pod.shape
-        if skipped or self.profile.pre_filter:
+        profile = self.profile
+        if profile.pre_filter:
+            skipped: set[str] = set()
+            for p in profile.pre_filter:
+                verdict = p.pre_filter(pod, state)
+                if verdict is SKIP:
+                    skipped.add(p.name)
+                elif isinstance(verdict, str):
+                    self._unschedulable(pod, f"0/{self.cluster.nready} nodes are available: {verdict}.")
+                    return
             dynamic, extra = self._plan(shape, skipped)
         else:  # nothing can Skip per pod: the plan is the shape's (cached until nodes change)
             if shape.plan_version != self.cluster.version:
-                shape.plan = self._plan(shape, skipped)
+                shape.plan = self._plan(shape, set())
                 shape.plan_version = self.cluster.version
             dynamic, extra = shape.plan
-        node = self._find_node_general(pod, state, dynamic, extra) if dynamic or extra else self.find_node(pod.shape)
+        node = self._find_node_general(pod, state, dynamic, extra) if dynamic or extra else self.find_node(shape)
         if node < 0:
             state["stateful"] = any(not p.depends <= FAST for p in dynamic)
             for p in self.profile.post_filter:
@@ -173,23 +177,27 @@ class Scheduler:
             for fn in state.get("after_failure", ()):
                 fn()
             return
-        self.cluster.reserve(node, pod.shape.req)          # Reserve
+        self.cluster.reserve(node, shape.req)              # Reserve
         pod.node = node
-        done: list[Any] = []
-        for p in self.profile.reserve:
-            reason = p.reserve(pod, node, state)
-            if reason is not None:
-                for q in reversed(done):
-                    q.unreserve(pod, node, state)
-                self.cluster.release(node, pod.shape.req)
-                pod.node = -1
-                self._unschedulable(pod, reason)
-                return
-            done.append(p)
-        pod.cycle = state
-        for p in self.profile.permit:                             # Permit
-            if not p.permit(pod, node, state):
-                return  # waiting; the plugin binds or rejects it later
+        if profile.reserve:
+            done: list[Any] = []
+            for p in profile.reserve:
+                reason = p.reserve(pod, node, state)
+                if reason is not None:
+                    for q in reversed(done):
+                        q.unreserve(pod, node, state)
+                    self.cluster.release(node, shape.req)
+                    pod.node = -1
+                    self._unschedulable(pod, reason)
+                    return
+                done.append(p)
+        if profile.permit:
+            pod.cycle = state
+            for p in profile.permit:                       # Permit
+                if not p.permit(pod, node, state):
+                    return  # waiting; the plugin binds or rejects it later
+        elif profile.pre_bind:
+            pod.cycle = state
         self.bind(pod)
 
     def _plan(self, shape: PodShape, skipped: set[str]) -> tuple[list[Any], list[ScoreEntry]]:
@@ -202,9 +210,10 @@ class Scheduler:
 
     def bind(self, pod: SimPod) -> None:
         """PreBind, then Bind: the pod is on ``pod.node`` for good."""
-        state = pod.cycle if pod.cycle is not None else {}
-        for p in self.profile.pre_bind:
-            p.pre_bind(pod, pod.node, state)
+        if self.profile.pre_bind:
+            state = pod.cycle if pod.cycle is not None else {}
+            for p in self.profile.pre_bind:
+                p.pre_bind(pod, pod.node, state)
         pod.cycle = None
         self.host.on_bind(pod, pod.node)
 

@@ -128,9 +128,10 @@ class GeneratorSource:
     def _run(self, host: Any, arrive: Callable[[Generator, int], None],
              done: Callable[[], None]) -> Iterator[Any]:
         g = self.generator
+        env = host.env  # the simpy clock itself: one arrival per instance, a million in a week
         for i, t in enumerate(g.arrivals(self.horizon)):
-            if t > host.now:
-                yield host.timeout(t - host.now)
+            if t > env.now:
+                yield env.timeout(t - env.now)
             arrive(g, i)
         done()
 

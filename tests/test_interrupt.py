@@ -80,3 +80,23 @@ def test_progress_bar_is_off_when_not_a_terminal() -> None:
     assert bar.enabled is False
     bar(50.0, 10)
     assert bar.progress is None
+
+
+def test_progress_bar_shows_simulated_time_and_rate_on_a_terminal(monkeypatch: object) -> None:
+    import io
+
+    import pytest
+    from rich.console import Console
+
+    import kubetwin.runprogress as rp
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setattr(rp, "SHOW_AFTER", 0.0)
+    out = io.StringIO()
+    bar = rp.RunProgress(7200.0, enabled=True, console=Console(file=out, force_terminal=True, width=100))
+    bar(1800.0, 5000)
+    bar(3600.0, 9000)
+    bar.close()
+    text = out.getvalue()
+    assert "1h00m00s of 2h00m00s" in text
+    assert "events/s" in text

@@ -2,7 +2,7 @@
 
 Like a conformance plugin run by sonobuoy it reports one result per requirement, as a table, JSON
 and JUnit XML, and its exit code carries the verdict: 0 all pass, 1 any fail, 3 none fails but some
-cannot be told read-only, 2 the cluster could not be probed (see ``validator.conformance``).
+cannot be told read-only, 2 the cluster could not be probed (see ``validator.live.conformance``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class _Client(Protocol):
 
 
 async def _connect(kubeconfig: str | None, context: str | None) -> _Client:
-    """A read-only client from ``validator.kubeclient``, imported only when a real cluster is probed."""
+    """A read-only client from ``validator.live.kubeclient``, imported only when a real cluster is probed."""
     from validator.live.kubeclient import connect
 
     conn = await connect(kubeconfig=kubeconfig, context=context)

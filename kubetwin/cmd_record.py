@@ -1,6 +1,6 @@
 """``kubetwin record``: watch a real cluster, read-only, into ``DIR/raw.jsonl`` and ``DIR/timeline.jsonl``.
 
-The verb is a thin shell around :mod:`validator.recorder`: it turns flags into a connection
+The verb is a thin shell around :mod:`validator.live.recorder`: it turns flags into a connection
 (kubeconfig/context or in-cluster config, as kubectl resolves them), shows live counts per kind on
 stderr (a rich table on a terminal, a periodic line otherwise), stops cleanly on Ctrl-C/SIGTERM or
 after ``--duration``, and then derives the timeline from the raw file.

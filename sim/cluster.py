@@ -297,7 +297,8 @@ class ClusterState:
 
     def unbind(self, pod: Any, node: int, preemptible: bool) -> None:
         del self.pods_on[node][pod.seq]
-        self._touch(node)
+        self.clock += 1
+        self.stamp[node] = self.clock
         if preemptible:
             self.ledger.add(pod, node, -1)
         if self.log.forked:

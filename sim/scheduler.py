@@ -198,6 +198,9 @@ class Scheduler:
                     return  # waiting; the plugin binds or rejects it later
         elif profile.pre_bind:
             pod.cycle = state
+        else:
+            self.host.on_bind(pod, node)                   # Bind (no PreBind plugin)
+            return
         self.bind(pod)
 
     def _plan(self, shape: PodShape, skipped: set[str]) -> tuple[list[Any], list[ScoreEntry]]:

@@ -209,6 +209,8 @@ PAYLOADS: dict[str, type] = {
     "NodeProvisioning": NodeProvisioningData,
     "NodeReady": NodeReadyData,
     "NodeRemoved": NodeRemovedData,
+    "NodeNotSchedulable": NodeRemovedData,
+    "NodeSchedulable": NodeRemovedData,
     "PodCreated": PodCreatedData,
     "Scheduled": EmptyData,
     "FailedScheduling": FailedSchedulingData,

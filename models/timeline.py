@@ -33,7 +33,8 @@ EVENT_TYPES: dict[str, str] = {
     # run
     "RunStarted": "run", "RunFinished": "run",
     # nodes
-    "NodeProvisioning": "node", "NodeReady": "node", "NodeRemoved": "node",
+    "NodeProvisioning": "node", "NodeReady": "node", "NodeRemoved": "node", "NodeNotSchedulable": "node",
+    "NodeSchedulable": "node",
     # pods
     "PodCreated": "pod", "Scheduled": "pod", "FailedScheduling": "pod", "PodRunning": "pod",
     "PodSucceeded": "pod", "PodFailed": "pod", "PodDeleted": "pod", "Preempted": "pod",

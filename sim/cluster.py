@@ -107,6 +107,8 @@ class ClusterState:
         self.buckets: BucketIndex | None = None
         #: bound pods per node: pod seq -> pod
         self.pods_on: list[dict[int, Any]] = []
+        #: cordoned nodes (``spec.unschedulable``): they keep their pods and take no new ones
+        self.cordoned: set[int] = set()
         #: per node, a value that changes whenever its free capacity or its pods change (never reused):
         #: what a per-node memo (DefaultPreemption's victims) is keyed on
         self.stamp: list[int] = []
@@ -281,6 +283,20 @@ class ClusterState:
             self.buckets.move(idx, tuple(row))
         if self.log.forked:
             self.log.record(lambda: self.reserve(idx, req))
+
+    def set_unschedulable(self, idx: int, value: bool) -> None:
+        """Cordon (``value=True``) or uncordon a node; verdicts cached per shape are dropped."""
+        if (idx in self.cordoned) == value:
+            return
+        if value:
+            self.cordoned.add(idx)
+        else:
+            self.cordoned.discard(idx)
+        self.version += 1
+        self.mutations += 1
+        self._touch(idx)
+        if self.log.forked:
+            self.log.record(lambda: self.set_unschedulable(idx, not value))
 
     # ------------------------------------------------------------------ binds
 

@@ -247,6 +247,30 @@ class Simulation:
             self._pool_data[pool.name] = cached
         return cached
 
+    def cordon(self, node: int, reason: str = "cordoned") -> None:
+        """``kubectl cordon``: the node takes no new pods (``NodeNotSchedulable``); its pods stay."""
+        if node in self._cluster.cordoned or not self._cluster.nodes[node].ready:
+            return
+        self._cluster.set_unschedulable(node, True)
+        n = self._cluster.nodes[node]
+        self.emit("NodeNotSchedulable", "Node", n.name, reason=reason, data={"pool": n.pool.name})
+
+    def uncordon(self, node: int) -> None:
+        """``kubectl uncordon``: the node takes pods again (``NodeSchedulable``)."""
+        if node not in self._cluster.cordoned:
+            return
+        self._cluster.set_unschedulable(node, False)
+        n = self._cluster.nodes[node]
+        self.emit("NodeSchedulable", "Node", n.name, data={"pool": n.pool.name})
+        self.scheduler.capacity_changed(node)
+
+    def drain(self, node: int) -> None:
+        """``kubectl drain``: cordon the node, then evict its pods (``PodDeleted``); a plain pod's owner
+        recreates it elsewhere, a gang's or Kueue workload's pod is gone with its reservation."""
+        self.cordon(node, "cordoned by kubectl drain")
+        for pod in sorted(self._cluster.pods_on[node].values(), key=lambda p: p.seq):
+            self._end_pod(pod, "PodDeleted", "Deleted", "Evicted by kubectl drain", replace_deleted=True)
+
     def _node_lifetime(self, pool: Pool, name: str, ready_at: float, removed_at: float | None) -> None:
         def ready() -> None:
             node = self.add_node(pool, name)
@@ -522,7 +546,7 @@ class Simulation:
             self.scheduler.capacity_changed(node)
 
     def _end_pod(self, pod: SimPod, type_: str, phase: str, reason: str, *, replace: bool = True,
-                 wake: bool = True) -> None:
+                 wake: bool = True, replace_deleted: bool = False) -> None:
         """A live pod ends now (deleted, or failed with its node): free what it held, tell listeners."""
         now = self.env.now
         reason_json = dumps(reason)
@@ -546,7 +570,7 @@ class Simulation:
             self.metrics.failed += 1
         for fn in self._on_finished:
             fn(pod, phase)
-        if replace and phase == "Failed" and pod.gang is None and not pod.instance.kueue:
+        if replace and (phase == "Failed" or replace_deleted) and pod.gang is None and not pod.instance.kueue:
             self._replace(pod)
 
     def _started(self, pod: SimPod, generation: int) -> None:
@@ -599,6 +623,7 @@ class Simulation:
         self.replacements += 1
         self._create_pod(pod.instance, f"{pod.name}-p{self.replacements}", pod.shape, pod.static, pod.runtime,
                          pod.pod_set)
+        self.kick()
 
     # ------------------------------------------------------------------ run
 

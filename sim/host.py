@@ -92,6 +92,15 @@ class ControllerHost(Protocol):
     def remove_node(self, node: int, reason: str) -> None:
         """The node goes away now: its pods fail (``PodFailed``), then ``NodeRemoved``."""
 
+    def cordon(self, node: int, reason: str = "cordoned") -> None:
+        """The node takes no new pods (``NodeNotSchedulable``); its pods stay."""
+
+    def uncordon(self, node: int) -> None:
+        """The node takes pods again (``NodeSchedulable``)."""
+
+    def drain(self, node: int) -> None:
+        """Cordon, then evict the node's pods (``PodDeleted``; plain pods are recreated elsewhere)."""
+
 
 class Controller(Protocol):
     """A control loop beside the scheduler."""

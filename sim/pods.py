@@ -115,6 +115,12 @@ class PodShape:
     def node_mask(self, cluster: ClusterState) -> npt.NDArray[np.bool_]:
         """Nodes that pass TaintToleration and NodeAffinity (and are Ready)."""
         if self.mask_version != cluster.version:
+            # a plugin's per-node dependence can change with the cluster (a node cordoned)
+            per_node = any("node" in p.depends and (not hasattr(p, "node_dependent") or p.node_dependent(self))
+                           for p in self.filters)
+            if per_node != self.per_node:
+                self.per_node = per_node
+                self.pool_reason = {}
             n = cluster.n
             m = np.zeros(n, dtype=bool)
             if self.per_node:

@@ -198,7 +198,6 @@ def test_route_weights_and_set_weights_action(tmp_path: Path) -> None:
         {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
          "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "nope"}, "maxReplicas": 3}}),
      "spec.serving.objects[1].spec.scaleTargetRef"),
-    (lambda d: d["spec"]["actions"].append({"at": "1m", "cordon": {"node": "gpu-0"}}), "spec.actions[0].cordon"),
     (lambda d: d["spec"]["actions"].append({"at": "1m", "scale": {"deployment": "x", "replicas": 1}}),
      "spec.actions[0].scale.deployment"),
     (lambda d: d["spec"]["serving"]["objects"].append({"apiVersion": "v1", "kind": "Service",

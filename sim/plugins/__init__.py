@@ -10,11 +10,13 @@ from sim.plugins import (  # noqa: F401  (imported for their registration)
     gang,
     nodeaffinity,
     noderesources,
+    nodeunschedulable,
     tainttoleration,
 )
 
 #: the default profile, in kube-scheduler's default plugin order (the ones kubetwin models)
-DEFAULT_PLUGINS = ["PrioritySort", "TaintToleration", "NodeAffinity", "NodeResourcesFit", "DefaultPreemption"]
+DEFAULT_PLUGINS = ["PrioritySort", "NodeUnschedulable", "TaintToleration", "NodeAffinity", "NodeResourcesFit",
+                   "DefaultPreemption"]
 #: gang plugins a cluster runs when it has gangs of that policy (scheduler-plugins' Coscheduling is
 #: out of tree; upstream GangScheduling is behind a feature gate): enabled by the builder on demand
 GANG_PLUGINS = {"coscheduling": "Coscheduling", "workload-api": "GangScheduling"}

@@ -291,6 +291,15 @@ class ServingController:
                 for j, ref in enumerate(rule.backendRefs):
                     if ref.name in a.setWeights.weights:
                         self.weights[key][i][j] = a.setWeights.weights[ref.name]
+        elif a.cordon is not None or a.drain is not None:
+            target = a.cordon or a.drain
+            assert target is not None
+            idx = next((n.idx for n in host.cluster.nodes if n.name == target.node and n.ready), None)
+            if idx is not None:
+                if a.drain is not None:
+                    host.drain(idx)
+                else:
+                    host.cordon(idx, "cordoned by a scripted action")
         elif a.deleteNode is not None or a.failNode is not None:
             target = a.deleteNode or a.failNode
             assert target is not None

@@ -287,10 +287,6 @@ def check_actions(plan: ServingPlan, scenario: Scenario, src: str | None) -> Non
             if unknown:
                 raise InputError(f"HTTPRoute {key} has no backendRef {unknown[0]!r}", file=src,
                                  field=f"{where}.setWeights.weights", fix=f"use one of {', '.join(sorted(names))}")
-        if a.cordon is not None or a.drain is not None:
-            raise InputError(f"{a.verb} is not modeled yet: kubetwin's scheduler has no unschedulable nodes",
-                             file=src, field=f"{where}.{a.verb}",
-                             fix="use deleteNode (the node goes, its pods are recreated elsewhere) or failNode")
         if a.setPoolSize is not None:
             sp = a.setPoolSize
             pool = pools.get(sp.pool)

@@ -88,8 +88,12 @@ def test_extended_resource_served_by_a_device_class(tmp_path: Path) -> None:
                                         "template": {"requests": {"cpu": "1", "example.com/gpu": "3"}}}]}}
     path = tmp_path / "ext.yaml"
     path.write_text(json.dumps(scenario), encoding="utf-8")
-    simulate_to(path, tmp_path / "out")
+    summary = simulate_to(path, tmp_path / "out")
     evs = read_timeline(tmp_path / "out" / "timeline.jsonl").events
+    # 3 devices 0-600 s (job-0), 3 devices 0-600 s (job-1), 3 devices 600-1200 s (job-2); 8 devices until the
+    # run ends idle at 1200 s: 5400 / 9600 = 0.5625 (summary.json keeps 3 decimals, half to even)
+    assert summary["dra"] == {"devices": 8, "deviceAllocationRatio": 0.562, "devicesInUseAtEnd": 0,
+                              "claimsCreated": 0, "claimsAllocatedAtEnd": 0, "claimsPendingAtEnd": 0}
     scheduled = [(e.name, e.t, e.node) for e in evs if e.type == "Scheduled"]
     assert scheduled == [("job-0", 0.0, "gpu-0"), ("job-1", 0.0, "gpu-1"), ("job-2", 600.0, "gpu-0")]
     allocated = [e for e in evs if e.type == "ClaimAllocated"]

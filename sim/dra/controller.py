@@ -31,6 +31,15 @@ class DRAController:
         self.plugin = plugin
         self._host: ControllerHost | None = None
         self._created: list[ClaimEvent] = []
+        # summary.json's "dra": devices in use over time (a shared device counts once), claims
+        self._devices_total = 0
+        self._in_use: dict[tuple[str, str, str], int] = {}
+        self._since = 0.0
+        self._device_seconds = 0.0
+        self._capacity_seconds = 0.0
+        self._claims_made = 0
+        self._claims_allocated: set[str] = set()
+        self._bound: set[int] = set()
         #: pod-set claim references per (generator id, pod-set name), read once
         self._refs: dict[tuple[int, str | None], Any] = {}
 
@@ -51,13 +60,64 @@ class DRAController:
         host.subscribe("node_removed", lambda node: self.plugin.node_removed(node.idx))
 
     def _emit(self, ev: ClaimEvent) -> None:
+        self._count(ev)
         self.host.emit(ev.type, ev.kind, ev.name, ev.namespace, node=ev.node, data=ev.data)
+
+    def _advance(self) -> None:
+        now = self.host.now
+        dt = now - self._since
+        if dt > 0:
+            self._device_seconds += len(self._in_use) * dt
+            self._capacity_seconds += self._devices_total * dt
+            self._since = now
+
+    def _count(self, ev: ClaimEvent) -> None:
+        key = f"{ev.namespace}/{ev.name}"
+        if ev.type == "ClaimCreated":
+            self._claims_made += 1
+            return
+        devices = [(d["driver"], d["pool"], d["device"]) for d in ev.data.get("devices") or []]
+        self._advance()
+        if ev.type == "ClaimAllocated":
+            self._claims_allocated.add(key)
+            for d in devices:
+                self._in_use[d] = self._in_use.get(d, 0) + 1
+        elif ev.type == "ClaimReleased":
+            self._claims_allocated.discard(key)
+            for d in devices:
+                left = self._in_use.get(d, 0) - 1
+                if left > 0:
+                    self._in_use[d] = left
+                else:
+                    self._in_use.pop(d, None)
+
+    def summary_section(self, end: float) -> dict[str, Any]:
+        """``summary.json``'s ``dra``: devices, their time-weighted share in use, and the claims."""
+        self._advance()
+        ratio = self._device_seconds / self._capacity_seconds if self._capacity_seconds else None
+        return {"dra": {"devices": self._devices_total,
+                        "deviceAllocationRatio": None if ratio is None else round(ratio, 6),
+                        "devicesInUseAtEnd": len(self._in_use),
+                        "claimsCreated": self._claims_made,
+                        "claimsAllocatedAtEnd": len(self._claims_allocated),
+                        "claimsPendingAtEnd": len(self._pending_claims() - self._claims_allocated)}}
+
+    def _pending_claims(self) -> set[str]:
+        """Claims some live pod still waits for (its pod not bound yet)."""
+        out: set[str] = set()
+        for seq, info in self.plugin.controller.pods.items():
+            if seq in self._bound:
+                continue
+            out.update(k for _, k in info.claims)
+        return out
 
     def _node_ready(self, node: Node) -> dict[str, Any]:
         devices = self.plugin.node_ready(node.idx, node.name, self.setup.slices_for(node.pool.name, node.name))
         out: dict[str, Any] = {}
         if devices:
             out["devices"] = devices
+            self._advance()
+            self._devices_total += len(devices)
         counters = self.plugin.node_counters(node.idx)
         if counters:
             out["sharedCounters"] = counters
@@ -98,10 +158,12 @@ class DRAController:
             self._emit(ev)
 
     def _allocated(self, pod: SimPod, node: int) -> None:
+        self._bound.add(pod.seq)
         events, self.plugin.events = self.plugin.events, []
         for ev in events:
             self._emit(ev)
 
     def _pod_finished(self, pod: SimPod, phase: str) -> None:
+        self._bound.discard(pod.seq)
         for ev in self.plugin.pod_finished(pod):
             self._emit(ev)

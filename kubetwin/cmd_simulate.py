@@ -234,6 +234,12 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(130)
 
     @app.command()
-    def schema() -> None:
+    def schema(markdown: Annotated[bool, typer.Option("--markdown", help="the scenario reference as Markdown "
+                                                      "(docs/scenario-reference.md) instead")] = False) -> None:
         """Print the scenario JSON Schema (for editor completion). Exit code 0."""
+        if markdown:
+            from models.schema import reference_markdown
+
+            typer.echo(reference_markdown(), nl=False)
+            return
         typer.echo(scenario_json_schema())

@@ -12,6 +12,7 @@ added here so that every file the loader accepts also validates in an editor:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -64,3 +65,63 @@ def without_required(schema: Any) -> Any:
 
 
 __all__ = ["DIALECT", "GO_DURATION_PATTERN", "scenario_schema", "without_required"]
+
+
+def _type_text(node: Any) -> str:
+    """A JSON Schema node as a short type: ``string``, ``list of Taint``, ``map of string``, ``A | B``."""
+    if not isinstance(node, dict):
+        return ""
+    if "$ref" in node:
+        name = str(node["$ref"]).rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"
+    if "anyOf" in node or "oneOf" in node:
+        parts = [_type_text(x) for x in node.get("anyOf") or node.get("oneOf") or []]
+        return " \\| ".join(p for p in dict.fromkeys(parts) if p and p != "null") + \
+            (" \\| null" if any(isinstance(x, dict) and x.get("type") == "null"
+                                for x in node.get("anyOf") or node.get("oneOf") or []) else "")
+    if "enum" in node:
+        return " \\| ".join(f"`{v}`" for v in node["enum"])
+    if "const" in node:
+        return f"`{node['const']}`"
+    kind = node.get("type")
+    if kind == "array":
+        return f"list of {_type_text(node.get('items') or {}) or 'any'}"
+    if kind == "object" and isinstance(node.get("additionalProperties"), dict):
+        return f"map of {_type_text(node['additionalProperties']) or 'any'}"
+    if isinstance(kind, list):
+        return " \\| ".join(str(k) for k in kind)
+    return str(kind or "any")
+
+
+def reference_markdown() -> str:
+    """The scenario reference (``docs/scenario-reference.md``), generated from the JSON Schema: one table per
+    object, its fields with type, default and description. ``kubetwin schema --markdown`` prints it; a test
+    keeps the committed file equal to it."""
+    schema = scenario_schema()
+    defs: dict[str, Any] = schema.get("$defs") or {}
+    lines = ["# Scenario reference", "",
+             "Generated from the scenario's JSON Schema (`kubetwin schema --markdown`); `docs/scenario.md` "
+             "explains the fields with examples. Every object rejects unknown fields.", ""]
+
+    def table(title: str, node: dict[str, Any]) -> None:
+        lines.extend([f"## {title}", ""])
+        if node.get("description"):
+            lines.extend([" ".join(str(node["description"]).split()), ""])
+        props: dict[str, Any] = node.get("properties") or {}
+        if not props:
+            lines.extend([f"Type: {_type_text(node)}", ""])
+            return
+        required = set(node.get("required") or [])
+        lines.extend(["| field | type | required | default | description |", "|---|---|---|---|---|"])
+        for name, prop in props.items():
+            default = prop.get("default") if isinstance(prop, dict) else None
+            desc = " ".join(str(prop.get("description") or "").split()) if isinstance(prop, dict) else ""
+            shown = "" if default is None else f"`{json.dumps(default)}`"
+            lines.append(f"| `{name}` | {_type_text(prop)} | {'yes' if name in required else ''} | {shown} | "
+                         f"{desc.replace('|', '/')} |")
+        lines.append("")
+
+    table("Scenario", schema)
+    for name in sorted(defs):
+        table(name, defs[name])
+    return "\n".join(lines).rstrip() + "\n"

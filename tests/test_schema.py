@@ -114,3 +114,12 @@ def test_schema_still_rejects_what_the_loader_rejects(path: tuple[Any, ...], val
 def test_zero_duration_is_a_duration() -> None:
     assert _errors({"$ref": "#/$defs/GoDuration", "$defs": SCHEMA["$defs"]}, 0) == []
     assert _errors({"$ref": "#/$defs/GoDuration", "$defs": SCHEMA["$defs"]}, "1.5h") == []
+
+
+def test_scenario_reference_is_generated_from_the_schema() -> None:
+    """docs/scenario-reference.md is `kubetwin schema --markdown`: regenerate it when the models change."""
+    from models.schema import reference_markdown
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "scenario-reference.md"
+    assert path.read_text(encoding="utf-8") == reference_markdown(), \
+        "docs/scenario-reference.md is stale: run `kubetwin schema --markdown > docs/scenario-reference.md`"

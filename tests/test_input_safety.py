@@ -3,16 +3,14 @@ priorities outside int32, and runs too large to start without ``--yes``."""
 
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubetwin.cli import main
 from kubetwin.estimate import MAX_EVENTS, estimate_run
 from models import yaml_input
 from models.errors import InputError
@@ -47,17 +45,6 @@ def bomb(levels: int = 9) -> str:
     for i in range(1, levels):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
     return "\n".join(lines) + "\n"
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
 
 
 # ------------------------------------------------------------------------------------------- item 7

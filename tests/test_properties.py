@@ -19,15 +19,14 @@ import json
 import math
 import tempfile
 from collections import defaultdict
-from contextlib import redirect_stderr, redirect_stdout
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from cli_helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubetwin.cli import main
 from models.quantity import Quantity, parse_quantity
 from models.scenario import parse_scenario_text
 from models.timeline import EVENT_TYPES, Event, TimelineWriter, read_timeline
@@ -534,17 +533,6 @@ def test_torn_timeline_keeps_every_good_line(evs: list[dict[str, Any]], data: st
 
 
 # ------------------------------------------------------------------------------------- fuzzed scenario files
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
-
 
 def assert_clean_outcome(content: bytes) -> None:
     with tempfile.TemporaryDirectory() as d:

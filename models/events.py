@@ -122,6 +122,7 @@ class WorkloadCreatedData(TypedDict):
     workload: NotRequired[str]
     podSets: list[PodSetData]
     timeoutSeconds: NotRequired[float]
+    minTaskMember: NotRequired[dict[str, int]]
     preexisting: NotRequired[bool]
     derived: NotRequired[bool]
 
@@ -237,6 +238,31 @@ PAYLOADS: dict[str, type] = {
     "ScaleDown": ScaleDownData,
     "SuccessfulRescale": RescaleData,
 }
+
+
+def workload_created_data(policy: str, *, min_count: int, pods: int, pod_sets: list[dict[str, Any]],
+                          priority: int | None = None, workload: str | None = None, queue: str | None = None,
+                          cluster_queue: str | None = None, timeout: float | None = None,
+                          min_task_member: dict[str, int] | None = None) -> dict[str, Any]:
+    """``WorkloadCreated.data`` (:class:`WorkloadCreatedData`) in its one key order — the engine, the
+    operators' expansion and the normalizer all build it here."""
+    data: dict[str, Any] = {"policy": policy}
+    if queue is not None:
+        data["queue"] = queue
+    data["minCount"] = min_count
+    data["pods"] = pods
+    if priority is not None:
+        data["priority"] = priority
+    if workload is not None:
+        data["workload"] = workload
+    if timeout is not None:
+        data["timeoutSeconds"] = timeout
+    data["podSets"] = pod_sets
+    if cluster_queue is not None:
+        data["clusterQueue"] = cluster_queue
+    if min_task_member:
+        data["minTaskMember"] = dict(min_task_member)
+    return data
 
 
 _adapters: dict[str, Any] = {}

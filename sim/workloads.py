@@ -16,6 +16,7 @@ from typing import Any
 
 from models.distributions import Sampler
 from models.duration import parse_duration
+from models.events import workload_created_data
 from models.quantity import format_resources, parse_quantity
 from models.scenario import WorkloadGen
 
@@ -172,16 +173,9 @@ def workload_created(inst: Instance, policy: str, min_count: int, *, queue: str 
     ``priority`` is the Workload's: Kueue's (a WorkloadPriorityClass label may set it apart from the
     pods'), else the pods' own."""
     w = inst.generator.spec
-    data: dict[str, Any] = {"policy": policy}
-    if queue is not None:
-        data["queue"] = queue
-    priority = w.priority if policy == "kueue" else inst.generator.pod_priority
-    data.update({"minCount": min_count, "pods": inst.expected, "priority": priority, "workload": w.name})
-    if timeout is not None:
-        data["timeoutSeconds"] = timeout
-    data["podSets"] = [{"name": ps.name or "main", "count": ps.replicas,
-                        **({"minCount": ps.min_count} if ps.min_count else {}),
-                        "requests": format_resources(ps.requests)} for ps in inst.generator.pod_sets]
-    if cluster_queue is not None:
-        data["clusterQueue"] = cluster_queue
-    return data
+    pod_sets = [{"name": ps.name or "main", "count": ps.replicas,
+                 **({"minCount": ps.min_count} if ps.min_count else {}), "requests": format_resources(ps.requests)}
+                for ps in inst.generator.pod_sets]
+    return workload_created_data(policy, min_count=min_count, pods=inst.expected, pod_sets=pod_sets,
+                                 priority=w.priority if policy == "kueue" else inst.generator.pod_priority,
+                                 workload=w.name, queue=queue, cluster_queue=cluster_queue, timeout=timeout)

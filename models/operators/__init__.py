@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.errors import InputError
+from models.events import workload_created_data as created_data
 from models.operators._common import Gang, GangPolicy, OperatorPod, OperatorWorkload
 from models.operators.jobset import expand_jobset
 from models.operators.kubeflow import RUNTIME_KINDS, TRAINER_GROUP, expand_pytorchjob, expand_trainjob, runtime_key
@@ -142,13 +143,9 @@ def workload_created_data(w: OperatorWorkload, gang: Gang, policy: GangPolicy, p
             entry["minCount"] = templates[name].min_count
         pod_sets.append(entry)
     quorum = gang.min_count if gang.min_count is not None else len(gang.pods)
-    data: dict[str, Any] = {"policy": policy, "minCount": quorum, "pods": len(gang.pods), "priority": priority,
-                            "workload": w.name, "podSets": pod_sets}
-    if gang.queue:
-        data["queue"] = gang.queue
-    if gang.min_task_member:
-        data["minTaskMember"] = dict(gang.min_task_member)
-    return data
+    return created_data(policy, min_count=quorum, pods=len(gang.pods), pod_sets=pod_sets,
+                        priority=priority, workload=w.name, queue=gang.queue or None,
+                        min_task_member=gang.min_task_member)
 
 
 def recorded_gangs(doc: dict[str, Any], policy: GangPolicy | None = None,

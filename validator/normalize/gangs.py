@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.events import workload_created_data
 from validator.normalize.core import Normalizer, RecordContext, Translator
 from validator.normalize.fields import as_dict, as_list
 
@@ -24,9 +25,9 @@ def translate_pod_group(norm: Normalizer, ctx: RecordContext, obj: dict[str, Any
     min_count = spec.get("minMember") if isinstance(spec.get("minMember"), int) else gang.get("minCount")
     policy = "coscheduling" if "minMember" in spec else "workload-api"
     size = min_count if isinstance(min_count, int) else 1
-    data: dict[str, Any] = {"policy": policy, "minCount": size, "pods": size, "priority": 0, "podSets": []}
-    if isinstance(spec.get("scheduleTimeoutSeconds"), int):
-        data["timeoutSeconds"] = spec["scheduleTimeoutSeconds"]
+    timeout = spec.get("scheduleTimeoutSeconds")
+    data = workload_created_data(policy, min_count=size, pods=size, pod_sets=[], priority=0,
+                                 timeout=timeout if isinstance(timeout, int) else None)
     t, preexisting = norm.time_of(ctx, as_dict(obj.get("metadata")).get("creationTimestamp"), group)
     norm.emit(ctx, t, preexisting, "WorkloadCreated", group, data=data)
 
@@ -52,8 +53,8 @@ def translate_scheduling_workload(norm: Normalizer, ctx: RecordContext, obj: dic
         pod_sets.append(entry)
         total += entry["count"]
     t, preexisting = norm.time_of(ctx, as_dict(obj.get("metadata")).get("creationTimestamp"), workload)
-    norm.emit(ctx, t, preexisting, "WorkloadCreated", workload, data={
-        "policy": "workload-api", "minCount": total, "pods": total, "priority": 0, "podSets": pod_sets})
+    norm.emit(ctx, t, preexisting, "WorkloadCreated", workload, data=workload_created_data(
+        "workload-api", min_count=total, pods=total, pod_sets=pod_sets, priority=0))
 
 
 TRANSLATORS: dict[tuple[str, str], Translator] = {

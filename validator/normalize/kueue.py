@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from models.events import workload_created_data
 from validator.normalize.core import Normalizer, RecordContext, Tracked, Translator
 from validator.normalize.fields import (
     as_dict,
@@ -64,14 +65,10 @@ def _created(norm: Normalizer, ctx: RecordContext, obj: dict[str, Any], workload
         pod_sets.append(entry)
         total += count
         min_count += int(entry.get("minCount", count))
-    data: dict[str, Any] = {"policy": "kueue"}
-    if text(spec.get("queueName")):
-        data["queue"] = spec["queueName"]
-    if cluster_queue:
-        data["clusterQueue"] = cluster_queue
-    data.update({"minCount": min_count, "pods": total,
-                 "priority": spec.get("priority") if isinstance(spec.get("priority"), int) else 0,
-                 "podSets": pod_sets})
+    data = workload_created_data(
+        "kueue", min_count=min_count, pods=total, pod_sets=pod_sets,
+        priority=spec.get("priority") if isinstance(spec.get("priority"), int) else 0,
+        queue=spec["queueName"] if text(spec.get("queueName")) else None, cluster_queue=cluster_queue or None)
     t, preexisting = norm.time_of(ctx, meta.get("creationTimestamp"), workload)
     norm.emit(ctx, t, preexisting, "WorkloadCreated", workload, data=data)
 

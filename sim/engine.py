@@ -208,9 +208,6 @@ class Simulation:
     def process(self, body: Any) -> None:
         self.env.process(body)
 
-    def timeout(self, seconds: float) -> simpy.Timeout:
-        return self.env.timeout(seconds)
-
     def every(self, interval: float, fn: Callable[[], None], *, start: float = 0.0) -> None:
         def loop() -> PyGenerator[simpy.Event, Any, None]:
             if start > self.env.now:

@@ -162,13 +162,6 @@ class Profile:
     permit: list[Any]
     pre_bind: list[Any]
 
-    def plugins(self) -> list[Any]:
-        seen: dict[int, Any] = {}
-        for group in (self.pre_enqueue, self.pre_filter, self.filter, self.post_filter,
-                      [e.plugin for e in self.score], self.reserve, self.permit, self.pre_bind):
-            for p in group:
-                seen.setdefault(id(p), p)
-        return list(seen.values())
 
 
 PluginFactory = Callable[..., Any]

@@ -62,10 +62,7 @@ class ControllerHost(Protocol):
         """Run ``fn`` at simulated time ``t`` (a pending timer keeps the run from ending idle)."""
 
     def process(self, body: Iterator[Any]) -> None:
-        """Run a simpy process (a generator that yields ``timeout(seconds)`` events) on the clock."""
-
-    def timeout(self, seconds: float) -> Any:
-        """A simpy timeout event, for processes started with :meth:`process`."""
+        """Run a simpy process (a generator that yields ``env.timeout(seconds)`` events) on the clock."""
 
     def every(self, interval: float, fn: Callable[[], None], *, start: float = 0.0) -> None:
         """Run ``fn`` every ``interval`` seconds from ``start`` (a resync loop; does not keep the run alive)."""

@@ -111,9 +111,7 @@ class Scheduler:
             for p in self.profile.pre_enqueue:
                 if not p.pre_enqueue(pod):
                     return  # gated (e.g. the group has fewer than minCount members yet)
-        if not pod.queued:
-            pod.queued = True
-            heapq.heappush(self.active, (-pod.priority, pod.sort_time, pod.seq, pod))
+        self._push_active(pod)
 
     def _push_active(self, pod: SimPod) -> None:
         if not pod.queued:

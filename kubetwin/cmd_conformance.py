@@ -92,7 +92,7 @@ async def _main(kubeconfig: str | None, context: str | None, json_path: Path | N
         raise
     except Exception as e:
         raise InputError(f"cannot connect to the cluster: {e}", file=kubeconfig,
-                         field="context" if context else None,
+                         field="--context" if context else None,
                          fix="check --kubeconfig/--context (kubectl config get-contexts)") from e
     try:
         return await run(client.get_json, json_path=json_path, junit_path=junit_path)

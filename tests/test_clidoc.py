@@ -1,0 +1,56 @@
+"""docs/cli.md's generated reference is exactly what the typer app says (python -m kubetwin.clidoc)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer.main
+
+from kubetwin import clidoc
+from kubetwin.cli import app
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
+
+
+def _verbs() -> list[str]:
+    root = typer.main.get_command(app)
+    out: list[str] = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        commands = getattr(cmd, "commands", None)
+        if commands is None:
+            out.append(" ".join(path))
+            return
+        for name, sub in commands.items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return out
+
+
+def test_docs_cli_md_is_in_step_with_the_app() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    block = text[text.index(clidoc.BEGIN): text.index(clidoc.END) + len(clidoc.END) + 1]
+    assert block == clidoc.render(), "docs/cli.md is out of step: run `python -m kubetwin.clidoc`"
+
+
+def test_every_verb_and_option_is_in_the_reference() -> None:
+    block = clidoc.render()
+    verbs = _verbs()
+    assert {"simulate", "validate", "record", "conformance", "compare", "replay", "report", "sweep run",
+            "sweep merge", "experiment fragmentation", "import openb", "schema"} <= set(verbs)
+    for verb in verbs:
+        assert f"## `kubetwin {verb}`" in block
+    for flag in ("`-o, --out <path>`", "`--max-wait-p95-diff <str>`", "`--executor <str>`", "`--gpu-sharing <str>`",
+                 "`--version`", "`--junit <path>`"):
+        assert flag in block
+
+
+def test_update_rewrites_only_the_generated_block(tmp_path: Path) -> None:
+    doc = tmp_path / "cli.md"
+    doc.write_text(f"# head\n\n{clidoc.BEGIN}\nstale\n{clidoc.END}\n\n## Notes\nkept\n", encoding="utf-8")
+    assert clidoc.update(doc) is True
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# head\n\n" + clidoc.BEGIN)
+    assert "stale" not in text and text.endswith("## Notes\nkept\n")
+    assert clidoc.update(doc) is False

@@ -127,6 +127,9 @@ def _resolve(w: WorkloadGen, where: str, ms: ManifestSet, classes: dict[str, int
                              "names in its kueue.x-k8s.io/queue-name label", file=src, field=f"{where}.queue",
                              fix="remove queue (the label routes the Job) or make them the same")
         w.queue = job.queue_name
+    if job is not None and hasattr(job, "selected_policy"):  # an AI operator's object: its own PodGroup
+        from models.operators.scenario_gang import resolve_operator_gang
+        resolve_operator_gang(w, job, ms.pod_groups, where, src, ms.warnings)  # type: ignore[arg-type]
     if w.gang is not None and w.gang.policy == "kueue" and not w.queue:
         raise InputError("gang policy kueue needs a LocalQueue: 'queue', or a kueue.x-k8s.io/queue-name label on "
                          "the Job", file=src, field=f"{where}.queue", fix="add queue: <LocalQueue name>")

@@ -16,6 +16,7 @@ from typing import Any
 
 from models.distributions import Sampler
 from models.duration import parse_duration
+from models.errors import InputError
 from models.events import workload_created_data
 from models.quantity import format_resources, parse_quantity
 from models.scenario import WorkloadGen
@@ -77,6 +78,30 @@ class Generator:
         #: its pod-set names in the order of ``pod_sets``: its pods are named as its controller names them
         self.operator: Any = None
         self.operator_pod_sets: list[str] = []
+        #: an object Kueue admits as several Workloads (a LeaderWorkerSet: one per group): one generator per
+        #: gang, each arrival of this generator makes one instance of each (see :meth:`attach_operator`)
+        self.groups: list[GroupGenerator] = []
+
+    def attach_operator(self, operator: Any, file: str | None = None, where: str = "spec.workloads[]") -> None:
+        """This workload's ``job`` is an AI operator's object (``models.operators.OperatorWorkload``): its
+        pods are named as its controller names them, and when its integration draws several gangs per
+        object (LeaderWorkerSet: leader + size−1 workers per group) each gang becomes its own instance —
+        its own Kueue Workload or PodGroup, admitted, scheduled and finished independently."""
+        self.operator = operator
+        self.operator_pod_sets = [ps.name for ps in operator.pod_sets]
+        gangs = operator.kueue_gangs
+        if len(gangs) > 1 or any(g.key.split("/", 1)[1] != operator.name for g in gangs):
+            self.groups = [GroupGenerator(self, gang.key.split("/", 1)[1], dict(gang.pod_sets)) for gang in gangs]
+            size = min(len(gang.pods) for gang in gangs)
+            gang_spec = self.spec.gang
+            if gang_spec is not None and gang_spec.minCount is not None and gang_spec.minCount > size:
+                raise InputError(f"minCount {gang_spec.minCount} is more than the {size} pods of one "
+                                 f"{operator.kind} group (each group is its own gang)", file=file,
+                                 field=f"{where}.gang.minCount", fix=f"use at most {size}")
+
+    def instance_name(self, ordinal: int) -> str:
+        """The name of the ``ordinal``-th instance (a Job's, a JobSet's, a Workload's): ``<workload>-<i>``."""
+        return f"{self.spec.name}-{ordinal}"
 
     def pod_names(self, instance_name: str, namespace: str) -> Iterator[str] | None:
         """The operator-given pod names of one instance (pod-set order), or None for generic names."""
@@ -114,6 +139,45 @@ class Generator:
                 return
             yield t
             i += 1
+
+
+class GroupGenerator(Generator):
+    """One gang of an operator object that Kueue admits per group (a LeaderWorkerSet group: the leader
+    ``<lws>-<g>`` and its workers ``<lws>-<g>-<w>``, w = 1..size−1).
+
+    It has no arrivals of its own: each arrival of its parent makes one instance of every group, named
+    ``<parent instance>-<suffix>`` (the group's leader). It shares its parent's spec, runtime sampler and
+    random stream, so a run stays deterministic; its pod sets are the parent's with this group's counts.
+    """
+
+    def __init__(self, parent: Generator, gang_name: str, counts: dict[str, int]) -> None:
+        op = parent.operator
+        self.suffix = gang_name.removeprefix(f"{op.name}-")
+        self.gang_name = gang_name
+        sets = []
+        for name, ps in zip(parent.operator_pod_sets, parent.pod_sets, strict=True):
+            if counts.get(name):
+                sets.append(PodSetSpec(ps.name or name, counts[name], None, dict(ps.requests),
+                                       dict(ps.node_selector), list(ps.tolerations), ps.affinity, dict(ps.labels)))
+        super().__init__(parent.spec, 0, parent.runtime, sets)
+        self.rng = parent.rng
+        self.parent = parent
+        self.operator = op
+        self.operator_pod_sets = [name for name in parent.operator_pod_sets if counts.get(name)]
+        # the group's own pod names in pod-set order, relative to its gang name (the leader's): "" for the
+        # leader, "-1", "-2", … for the workers
+        group = next(g for g in op.kueue_gangs if g.key.split("/", 1)[1] == gang_name)
+        members = set(group.pods)
+        self._tails = [p.name.removeprefix(gang_name) for ps in self.operator_pod_sets for p in op.pods_of(ps)
+                       if p.name in members]
+
+    def instance_name(self, ordinal: int) -> str:
+        return f"{self.parent.instance_name(ordinal)}-{self.suffix}"
+
+    def pod_names(self, instance_name: str, namespace: str) -> Iterator[str] | None:
+        """The group's pods as the controller names them: the leader is named like the group, worker w is
+        ``<group>-<w>`` (also under a re-admission prefix such as ``<group>-r1``)."""
+        return iter([instance_name + tail for tail in self._tails])
 
 
 class GeneratorSource:

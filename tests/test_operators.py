@@ -185,9 +185,15 @@ def test_raycluster_volcano_pod_group_and_multi_host() -> None:
     assert w.pods[4].generate_name == "raycluster-complete-tpu-slice-worker-"
     assert w.pods[4].labels["ray.io/group"] == "TPU-Slice"
     [g] = w.gangs_under("volcano")
-    # KubeRay's Volcano PodGroup: 1 head + minReplicas 2 × 1 host + minReplicas 1 × 2 hosts
-    assert (g.key, g.source, g.min_count) == ("default/ray-raycluster-complete-pg", "volcano-podgroup", 5)
+    # KubeRay's Volcano PodGroup without the autoscaler: 1 head + the desired workers, replicas 3 × 1 host
+    # + replicas 1 × 2 hosts (volcano_scheduler.go: CalculateDesiredReplicas + 1)
+    assert (g.key, g.source, g.min_count) == ("default/ray-raycluster-complete-pg", "volcano-podgroup", 6)
     assert w.default_policy() == "volcano"
+    # with the autoscaler: 1 head + minReplicas 2 × 1 host + minReplicas 1 × 2 hosts
+    doc = _doc("raycluster.yaml")
+    doc["spec"]["enableInTreeAutoscaling"] = True
+    [g] = expand(doc, "raycluster.yaml", 0, []).gangs_under("volcano")
+    assert g.min_count == 5
 
 
 def test_raycluster_replicas_clamped_to_min_max() -> None:
@@ -345,11 +351,25 @@ def test_unmodelled_fields_are_warnings_naming_the_field() -> None:
     expand(doc, "lws.yaml", 3, warn)
     assert warn == ["lws.yaml#3 (LeaderWorkerSet vllm): spec.surprise: not modelled by kubetwin; ignored",
                     "lws.yaml#3 (LeaderWorkerSet vllm): spec.leaderWorkerTemplate.subGroupPolicy: "
-                    "not modelled by kubetwin; ignored"]
+                    "not modelled by kubetwin; ignored",
+                    "lws.yaml#3 (LeaderWorkerSet vllm): spec.leaderWorkerTemplate.restartPolicy: kept, but not "
+                    "simulated: a failed pod does not make the group restart"]
+    doc = _doc("leaderworkerset.yaml")
+    doc["spec"]["startupPolicy"] = "LeaderReady"
+    del doc["spec"]["leaderWorkerTemplate"]["restartPolicy"]
+    warn = []
+    expand(doc, "lws.yaml", 0, warn)
+    assert warn == ["lws.yaml#0 (LeaderWorkerSet vllm): spec.startupPolicy: kept, but not simulated: a group's "
+                    "workers are created with its leader"]
     m = load_manifests(["jobset.yaml", "rayjob.yaml"], FIXTURES)
+    pretrain = "jobset.yaml#0 (JobSet pretrain): "
     assert m.warnings == [
-        "jobset.yaml#0 (JobSet pretrain): spec.replicatedJobs[0].template.spec.backoffLimit: not modelled by "
-        "kubetwin; ignored"]
+        pretrain + "spec.replicatedJobs[0].template.spec.backoffLimit: not modelled by kubetwin; ignored",
+        pretrain + "spec.startupPolicy.startupPolicyOrder: kept, but not simulated: every replicatedJob's pods "
+        "are created at once",
+        pretrain + "spec.successPolicy: kept, but not simulated: the JobSet finishes when all its pods have",
+        pretrain + "spec.failurePolicy.maxRestarts: kept, but not simulated: a failed pod does not make the JobSet "
+        "recreate its Jobs"]
 
 
 def test_expand_rejects_other_kinds() -> None:
@@ -521,8 +541,46 @@ def test_recorded_rayjob_uses_its_cluster_name_and_kueue_workload_prefixes() -> 
     doc["metadata"]["labels"] = {"ray.io/scheduler-name": "volcano"}
     doc["status"] = {"rayClusterName": "sweep-x7k2p", "jobStatus": "RUNNING"}
     [g] = recorded_gangs(doc)
-    # KubeRay's Volcano PodGroup: 1 head + minReplicas 1 + the submitter
-    assert (g.key, g.source, g.min_count) == ("research/ray-sweep-x7k2p-pg", "volcano-podgroup", 3)
+    # KubeRay's Volcano PodGroup of a RayJob is named after the RayJob (getAppPodGroupName) and counts
+    # 1 head + the desired workers, never the submitter
+    assert (g.key, g.source, g.min_count) == ("research/ray-sweep-pg", "volcano-podgroup", 3)
+    assert len(g.pods) == 4  # the submitter is in the gang, just not in its quorum
     assert [g.workload_prefix for g in _load("jobset.yaml").gangs_under("kueue")] == ["jobset-pretrain-"]
     assert [g.workload_prefix for g in _load("leaderworkerset.yaml").gangs_under("kueue")] == [
         "leaderworkerset-vllm-0-", "leaderworkerset-vllm-1-"]
+
+
+@pytest.mark.parametrize(("fixture", "where", "field"), [
+    ("jobset.yaml", lambda d: d["spec"], "spec.bogus"),
+    ("jobset.yaml", lambda d: d["spec"]["replicatedJobs"][1], "spec.replicatedJobs[1].bogus"),
+    ("jobset.yaml", lambda d: d["spec"]["replicatedJobs"][1]["template"]["spec"],
+     "spec.replicatedJobs[1].template.spec.bogus"),
+    ("leaderworkerset.yaml", lambda d: d["spec"], "spec.bogus"),
+    ("leaderworkerset.yaml", lambda d: d["spec"]["leaderWorkerTemplate"], "spec.leaderWorkerTemplate.bogus"),
+    ("leaderworkerset.yaml", lambda d: d["spec"]["leaderWorkerTemplate"]["workerTemplate"],
+     "spec.leaderWorkerTemplate.workerTemplate.bogus"),
+    ("rayjob.yaml", lambda d: d["spec"], "spec.bogus"),
+    ("rayjob.yaml", lambda d: d["spec"]["rayClusterSpec"]["workerGroupSpecs"][0],
+     "spec.rayClusterSpec.workerGroupSpecs[0].bogus"),
+    ("raycluster.yaml", lambda d: d["spec"]["headGroupSpec"], "spec.headGroupSpec.bogus"),
+    ("pytorchjob.yaml", lambda d: d["spec"], "spec.bogus"),
+    ("pytorchjob.yaml", lambda d: d["spec"]["pytorchReplicaSpecs"]["Worker"], "spec.pytorchReplicaSpecs.Worker.bogus"),
+    ("pytorchjob.yaml", lambda d: d["spec"]["runPolicy"], "spec.runPolicy.bogus"),
+    ("trainjob.yaml", lambda d: d["spec"], "spec.bogus"),
+    ("trainjob.yaml", lambda d: d["spec"]["trainer"], "spec.trainer.bogus"),
+    ("volcano-job.yaml", lambda d: d["spec"], "spec.bogus"),
+    ("volcano-job.yaml", lambda d: d["spec"]["tasks"][0], "spec.tasks[0].bogus"),
+    ("volcano-job.yaml", lambda d: d["metadata"], "metadata.bogus"),
+])
+def test_every_reader_warns_about_unknown_fields_by_name(fixture: str, where: Any, field: str) -> None:
+    doc = _doc(fixture)
+    where(doc)["bogus"] = {"x": 1}
+    runtimes = None
+    if fixture == "trainjob.yaml":
+        from models.operators import training_runtime_entry
+
+        runtimes = dict([training_runtime_entry(_doc(fixture, 1))])
+    warn: list[str] = []
+    expand(doc, fixture, 0, warn, runtimes)
+    assert [w for w in warn if "bogus" in w] == [
+        f"{fixture}#0 ({doc['kind']} {doc['metadata']['name']}): {field}: not modelled by kubetwin; ignored"]

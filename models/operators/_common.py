@@ -112,6 +112,13 @@ class OperatorWorkload(WorkloadManifest):
     startup_order: list[list[str]] = field(default_factory=list)
     policies: dict[str, Any] = field(default_factory=dict)
     scheduler_name: str | None = None
+    #: the gang policy the object itself selects (its runtime's ``podGroupPolicy``, a PodGroup label or
+    #: annotation, ``schedulerName: volcano``, KubeRay's labels…), None when it selects none
+    selected_policy: GangPolicy | None = None
+    #: the field that selected it, for messages (``runtime spec.podGroupPolicy.coscheduling``…)
+    gang_selector: str | None = None
+    #: the PodGroup's ``scheduleTimeoutSeconds`` the object sets (coscheduling), None: the default
+    schedule_timeout: int | None = None
     #: the object as read, and the TrainJob runtimes it was expanded with (for :func:`models.operators.instance`)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     runtimes: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -132,15 +139,13 @@ class OperatorWorkload(WorkloadManifest):
         return list(self.kueue_gangs)
 
     def default_policy(self) -> GangPolicy:
-        """The policy the object itself asks for: Kueue with a queue-name label, Volcano with
-        ``schedulerName: volcano`` or a Volcano Job, coscheduling with a PodGroup label, else none."""
+        """The policy the object itself asks for: Kueue with a queue-name label, else the gang scheduler
+        its own fields select (:attr:`selected_policy`: Volcano for a Volcano Job or ``schedulerName:
+        volcano``, coscheduling for a PodGroup label or a runtime's ``podGroupPolicy.coscheduling``…),
+        else none."""
         if self.queue_name:
             return "kueue"
-        if self.scheduler_name == "volcano" or any(g.source == "volcano-podgroup" for g in self.group_gangs):
-            return "volcano"
-        if any(g.source == "podgroup" for g in self.group_gangs):
-            return "coscheduling"
-        return "none"
+        return self.selected_policy or "none"
 
 
 def generated_suffix(*parts: str) -> str:
@@ -167,6 +172,8 @@ class Reader:
         self.annotations = self.str_map(meta.get("annotations"), "metadata.annotations")
         self.where = f"{self.file} ({self.kind} {self.name})"
         self.warnings = warn if warn is not None else []
+        #: each pod template's ``schedulerName`` (path of the field → value), for :func:`scheduler_warnings`
+        self.scheduler_names: dict[str, str] = {}
         self.unknown(meta, _METADATA, "metadata")
 
     # -- errors and warnings
@@ -245,6 +252,13 @@ class Reader:
         containers = self.sequence(spec.get("containers"), f"{path}.spec.containers", required=True)
         for i, c in enumerate(containers):
             self.mapping(c, f"{path}.spec.containers[{i}]", required=True)
+        if "schedulerName" in spec:
+            # which scheduler runs the pods is the gang policy's to decide: the operator says what it does
+            # with the field (scheduler_warnings), not the generic "not modelled" warning; "" is unset
+            name = self.string(spec["schedulerName"] or None, f"{path}.spec.schedulerName")
+            if name is not None:
+                self.scheduler_names[f"{path}.spec.schedulerName"] = name
+            spec = {k: v for k, v in spec.items() if k != "schedulerName"}
         compact = compact_pod_template(spec, file=self.file, path=f"{path}.spec", where=self.where,
                                        warn=self.warnings)
         labels = self.str_map(meta.get("labels"), f"{path}.metadata.labels")
@@ -266,7 +280,11 @@ class Reader:
     def workload(self, pod_sets: list[PodSetManifest], pods: list[OperatorPod], *,
                  kueue_gangs: list[Gang], group_gangs: list[Gang], first_pod_spec: dict[str, Any],
                  startup_order: list[list[str]] | None = None, policies: dict[str, Any] | None = None,
-                 scheduler_name: str | None = None) -> OperatorWorkload:
+                 scheduler_name: str | None = None, selected: tuple[GangPolicy, str] | None = None,
+                 schedule_timeout: int | None = None) -> OperatorWorkload:
+        """The object's workload; ``selected`` is ``(policy, field)`` when the object itself selects a gang
+        scheduler (the schedulerName warnings are given here, knowing which field selected it)."""
+        scheduler_warnings(self, selected[0] if selected else None)
         queue = self.queue_name()
         return OperatorWorkload(
             str(self.doc.get("apiVersion")), self.kind, self.namespace, self.name, pod_sets,
@@ -274,7 +292,9 @@ class Reader:
             workload_priority_class=self.labels.get(PRIORITY_CLASS_LABEL), labels=self.labels,
             annotations=self.annotations, source=self.where, pods=pods, kueue_gangs=kueue_gangs,
             group_gangs=group_gangs, startup_order=startup_order or [[ps.name for ps in pod_sets]],
-            policies=policies or {}, scheduler_name=scheduler_name, raw=self.doc)
+            policies=policies or {}, scheduler_name=scheduler_name, raw=self.doc,
+            selected_policy=selected[0] if selected else None, gang_selector=selected[1] if selected else None,
+            schedule_timeout=schedule_timeout)
 
     def queue_name(self) -> str | None:
         return self.labels.get(QUEUE_NAME_LABEL) or self.annotations.get(QUEUE_NAME_LABEL)
@@ -315,3 +335,40 @@ def declared_pod_group_gang(r: Reader, pods: list[OperatorPod], templates: dict[
     [(name, source)] = names
     g = whole_object_gang(r, pods, source, name)
     return Gang(g.key, source, None, g.pods, g.pod_sets, queue=g.queue)
+
+
+#: schedulerName values that mean kube-scheduler itself
+_DEFAULT_SCHEDULERS = {"default-scheduler"}
+
+
+def scheduler_warnings(r: Reader, policy: GangPolicy | None) -> None:
+    """Say truthfully what kubetwin does with each pod template's ``schedulerName``: nothing to say when it
+    is kube-scheduler's, or when it agrees with the gang scheduler the object selects (``policy``:
+    ``volcano`` for Volcano, ``coscheduling`` for any second scheduler running the Coscheduling plugin);
+    otherwise the pods run under the workload's gang policy, whatever scheduler they name."""
+    for path, name in r.scheduler_names.items():
+        if name in _DEFAULT_SCHEDULERS or (policy is not None and (policy == "volcano") == (name == "volcano")):
+            continue
+        if name == "volcano":
+            r.warn(path, f"{name!r} is not used to pick the gang: Volcano's pod-group controller would give "
+                   "these pods PodGroups of minMember 1 (no gang of the whole object); kubetwin schedules them "
+                   "under the workload's gang policy (kube-scheduler without one). For a Volcano gang set "
+                   "gang: {policy: volcano} or the scheduling.k8s.io/group-name annotation")
+        else:
+            r.warn(path, f"{name!r}: kubetwin schedules these pods under the workload's gang policy "
+                   "(kube-scheduler without one), not by scheduler name")
+
+
+def declared_selection(gang: Gang | None, templates: dict[str, dict[str, Any]], path: str
+                       ) -> tuple[GangPolicy, str] | None:
+    """``(policy, field)`` a declared PodGroup selects: coscheduling for the ``scheduling.x-k8s.io/pod-group``
+    label, Volcano for the ``scheduling.k8s.io/group-name`` annotation; ``path`` formats the template
+    path from a pod-set name."""
+    if gang is None:
+        return None
+    for ps, meta in templates.items():
+        if gang.source == "podgroup" and POD_GROUP_LABEL in (meta.get("labels") or {}):
+            return "coscheduling", path.format(ps) + f".metadata.labels[{POD_GROUP_LABEL}]"
+        if gang.source == "volcano-podgroup" and VOLCANO_GROUP_ANNOTATION in (meta.get("annotations") or {}):
+            return "volcano", path.format(ps) + f".metadata.annotations[{VOLCANO_GROUP_ANNOTATION}]"
+    return None

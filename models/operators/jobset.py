@@ -24,6 +24,7 @@ from models.operators._common import (
     OperatorWorkload,
     Reader,
     declared_pod_group_gang,
+    declared_selection,
     whole_object_gang,
 )
 
@@ -80,9 +81,10 @@ def finish(r: Reader, parts: JobSetParts) -> OperatorWorkload:
     kueue = [whole_object_gang(r, parts.pods)]
     declared = declared_pod_group_gang(r, parts.pods, parts.templates)
     group = [declared] if declared is not None else [whole_object_gang(r, parts.pods, "object")]
+    selected = declared_selection(declared, parts.templates, "spec.replicatedJobs[{}].template.spec.template")
     return r.workload(parts.pod_sets, parts.pods, kueue_gangs=kueue, group_gangs=group,
                       first_pod_spec=parts.first_pod_spec, startup_order=parts.startup_order,
-                      policies=parts.policies)
+                      policies=parts.policies, selected=selected)
 
 
 def jobset_parts(r: Reader, spec: dict[str, Any], path: str, jobset_name: str,
@@ -161,7 +163,23 @@ def jobset_parts(r: Reader, spec: dict[str, Any], path: str, jobset_name: str,
         for n in names:
             wave[n] = 1 + max((wave[d] for d, _ in depends.get(n, [])), default=-1)
         parts.startup_order = [[n for n in names if wave[n] == w] for w in range(max(wave.values()) + 1)]
+    _unsimulated(r, parts.policies, path, names, len(parts.startup_order))
     return parts
+
+
+def _unsimulated(r: Reader, policies: dict[str, Any], path: str, names: list[str], waves: int) -> None:
+    """Warn, naming the field, about policies that are read and kept but that the simulation does not apply."""
+    if waves > 1:
+        field_path = f"{path}.startupPolicy.startupPolicyOrder" if "startupPolicy" in policies and \
+            policies["startupPolicy"]["startupPolicyOrder"] == "InOrder" else f"{path}.replicatedJobs[].dependsOn"
+        r.warn(field_path, "kept, but not simulated: every replicatedJob's pods are created at once")
+    success = policies.get("successPolicy")
+    if success and (success["operator"] == "Any" or set(success["targetReplicatedJobs"]) != set(names)):
+        r.warn(f"{path}.successPolicy", "kept, but not simulated: the JobSet finishes when all its pods have")
+    failure = policies.get("failurePolicy")
+    if failure and failure["maxRestarts"] > 0:
+        r.warn(f"{path}.failurePolicy.maxRestarts",
+               "kept, but not simulated: a failed pod does not make the JobSet recreate its Jobs")
 
 
 def _depends_on(r: Reader, raw: list[tuple[dict[str, Any], str]], names: list[str]) -> dict[str, list[tuple[str, str]]]:

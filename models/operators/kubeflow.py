@@ -6,7 +6,10 @@ each with ``replicas`` (default 1) and a pod template. The controller names pods
 ``operator-name: pytorchjob-controller``, ``replica-type`` (lower-case), ``replica-index`` and, on the
 master, ``job-role: master``. Kueue's integration builds pod sets ``master`` and ``worker``; with a gang
 scheduler the operator creates a PodGroup named after the job with ``minMember =
-runPolicy.schedulingPolicy.minAvailable`` (default: all replicas).
+runPolicy.schedulingPolicy.minAvailable`` (default: all replicas). Which one is the operator's
+``--gang-scheduler-name``, seen on the object as the pod templates' ``schedulerName``: ``volcano`` selects
+Volcano (Queue ``schedulingPolicy.queue``), any other second scheduler the scheduler-plugins PodGroup
+(``scheduleTimeoutSeconds`` from ``schedulingPolicy``); without one the object selects no gang.
 
 **TrainJob** (Kubeflow Trainer v2): names a ``ClusterTrainingRuntime`` (default kind) or namespaced
 ``TrainingRuntime`` in ``spec.runtimeRef``; the runtime's ``spec.template`` is a JobSet spec. The
@@ -35,6 +38,7 @@ from models.operators._common import (
     OperatorWorkload,
     Reader,
     declared_pod_group_gang,
+    declared_selection,
     whole_object_gang,
 )
 from models.operators.jobset import jobset_parts
@@ -135,7 +139,7 @@ def expand_pytorchjob(doc: dict[str, Any], file: str = "<manifest>", index: int 
             r.warn(f"spec.runPolicy.{k}", "recorded but not simulated")
     sched = r.mapping(run.get("schedulingPolicy"), "spec.runPolicy.schedulingPolicy")
     r.unknown(sched, _SCHEDULING_POLICY, "spec.runPolicy.schedulingPolicy")
-    for k in ("queue", "minResources", "priorityClass"):
+    for k in ("minResources", "priorityClass"):
         if k in sched:
             r.warn(f"spec.runPolicy.schedulingPolicy.{k}")
     min_available = r.integer(sched.get("minAvailable"), "spec.runPolicy.schedulingPolicy.minAvailable", len(pods),
@@ -143,18 +147,36 @@ def expand_pytorchjob(doc: dict[str, Any], file: str = "<manifest>", index: int 
     if min_available > len(pods):
         raise r.error(f"minAvailable {min_available} exceeds the {len(pods)} replicas",
                       "spec.runPolicy.schedulingPolicy.minAvailable", f"use at most {len(pods)}")
+    timeout = r.integer(sched.get("scheduleTimeoutSeconds"), "spec.runPolicy.schedulingPolicy.scheduleTimeoutSeconds",
+                        0) or None
     kueue = [whole_object_gang(r, pods)]
     declared = declared_pod_group_gang(r, pods, templates)
+    selected = declared_selection(declared, templates, "spec.pytorchReplicaSpecs.{}.template")
+    # the training-operator's gang scheduler (--gang-scheduler-name) runs the pods under their schedulerName:
+    # volcano → a Volcano PodGroup, any other second scheduler → the scheduler-plugins PodGroup (as upstream)
+    scheduler = next((v for v in r.scheduler_names.values() if v != "default-scheduler"), None)
     if declared is not None:
         group = declared
     else:
-        scheduler = str(first.get("schedulerName") or "")
         source: GangSource = "volcano-podgroup" if scheduler == "volcano" else "podgroup"
         whole = whole_object_gang(r, pods, source, r.name, min_available)
-        group = Gang(whole.key, source, min_available, whole.pods, whole.pod_sets)
+        queue = str(sched["queue"]) if source == "volcano-podgroup" and sched.get("queue") else None
+        group = Gang(whole.key, source, min_available, whole.pods, whole.pod_sets, queue=queue)
+        if scheduler is not None:
+            path = next(p for p, v in r.scheduler_names.items() if v == scheduler)
+            selected = ("volcano" if scheduler == "volcano" else "coscheduling", path)
+        elif sched:
+            r.warn("spec.runPolicy.schedulingPolicy", "used only when a gang scheduler runs the pods (the "
+                   "training-operator's --gang-scheduler-name sets their schedulerName): this object selects "
+                   "none, so kubetwin draws PodGroup " f"{r.name} (minMember {min_available}) only under "
+                   "the workload's gang: {policy: coscheduling} or {policy: volcano}")
+    if "queue" in sched and group.source != "volcano-podgroup":
+        r.warn("spec.runPolicy.schedulingPolicy.queue", "a Volcano Queue: used only when Volcano schedules "
+               "the pods (schedulerName: volcano)")
     policies = {"runPolicy": dict(run)} if run else {}
     return r.workload(pod_sets, pods, kueue_gangs=kueue, group_gangs=[group], first_pod_spec=first,
-                      policies=policies, scheduler_name=str(first.get("schedulerName") or "") or None)
+                      policies=policies, scheduler_name=scheduler, selected=selected,
+                      schedule_timeout=timeout if group.source == "podgroup" else None)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -211,12 +233,22 @@ def expand_trainjob(doc: dict[str, Any], file: str = "<manifest>", index: int = 
     kueue = [whole_object_gang(r, parts.pods)]
     pg = r.mapping(rt_spec.get("podGroupPolicy"), "runtime spec.podGroupPolicy")
     declared = declared_pod_group_gang(r, parts.pods, parts.templates)
+    selected = declared_selection(declared, parts.templates, "runtime spec.template.spec.replicatedJobs[{}]")
+    timeout: int | None = None
     if declared is not None:
         group = [declared]
     elif "volcano" in pg:
         group = [whole_object_gang(r, parts.pods, "volcano-podgroup")]
+        selected = ("volcano", "runtime spec.podGroupPolicy.volcano")
     elif "coscheduling" in pg:
+        # the Trainer's coscheduling plugin: PodGroup <trainjob>, minMember = every pod, scheduleTimeoutSeconds
+        # from the runtime (0 or unset: the API default, 60)
         group = [whole_object_gang(r, parts.pods, "podgroup")]
+        selected = ("coscheduling", "runtime spec.podGroupPolicy.coscheduling")
+        cos = r.mapping(pg.get("coscheduling"), "runtime spec.podGroupPolicy.coscheduling")
+        r.unknown(cos, {"scheduleTimeoutSeconds"}, "runtime spec.podGroupPolicy.coscheduling")
+        timeout = r.integer(cos.get("scheduleTimeoutSeconds"),
+                            "runtime spec.podGroupPolicy.coscheduling.scheduleTimeoutSeconds", 0) or 60
     else:
         group = [whole_object_gang(r, parts.pods, "object")]
     parts.policies["runtime"] = key
@@ -225,7 +257,8 @@ def expand_trainjob(doc: dict[str, Any], file: str = "<manifest>", index: int = 
         parts.policies["podGroupPolicy"] = dict(pg)
     w = r.workload(parts.pod_sets, parts.pods, kueue_gangs=kueue, group_gangs=group,
                    first_pod_spec=parts.first_pod_spec, startup_order=parts.startup_order, policies=parts.policies,
-                   scheduler_name="volcano" if group[0].source == "volcano-podgroup" else None)
+                   scheduler_name="volcano" if group[0].source == "volcano-podgroup" else None, selected=selected,
+                   schedule_timeout=timeout)
     w.runtimes = {key: runtime}
     return w
 

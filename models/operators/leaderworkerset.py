@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from models.manifests import PodSetManifest
-from models.operators._common import Gang, GangSource, OperatorPod, OperatorWorkload, Reader
+from models.manifests import POD_GROUP_LABEL, PodSetManifest
+from models.operators._common import Gang, GangPolicy, GangSource, OperatorPod, OperatorWorkload, Reader
 
 API_GROUP = "leaderworkerset.x-k8s.io"
 LABEL_PREFIX = "leaderworkerset.sigs.k8s.io/"
@@ -54,6 +54,11 @@ def expand_leaderworkerset(doc: dict[str, Any], file: str = "<manifest>", index:
                        choices=("RecreateGroupOnPodRestart", "Default", "None"))
     startup = r.string(spec.get("startupPolicy"), "spec.startupPolicy", "LeaderCreated",
                        choices=("LeaderCreated", "LeaderReady"))
+    if startup == "LeaderReady":
+        r.warn("spec.startupPolicy", "kept, but not simulated: a group's workers are created with its leader")
+    if "restartPolicy" in lwt and restart != "None":
+        r.warn("spec.leaderWorkerTemplate.restartPolicy",
+               "kept, but not simulated: a failed pod does not make the group restart")
     worker_compact, worker_spec, worker_meta = r.pod_template(lwt.get("workerTemplate"),
                                                               "spec.leaderWorkerTemplate.workerTemplate")
     has_leader = lwt.get("leaderTemplate") is not None
@@ -72,6 +77,16 @@ def expand_leaderworkerset(doc: dict[str, Any], file: str = "<manifest>", index:
     pods: list[OperatorPod] = []
     kueue: list[Gang] = []
     groups: list[Gang] = []
+    # a scheduling.x-k8s.io/pod-group label on the templates selects coscheduling; kubetwin's gang stays
+    # one group (upstream, the label's one PodGroup would span every group of the set)
+    selected: tuple[GangPolicy, str] | None = None
+    for role, meta in (("leaderTemplate", leader_meta if has_leader else None), ("workerTemplate", worker_meta)):
+        if selected is None and meta is not None and POD_GROUP_LABEL in (meta.get("labels") or {}):
+            field_path = f"spec.leaderWorkerTemplate.{role}.metadata.labels[{POD_GROUP_LABEL}]"
+            selected = ("coscheduling", field_path)
+            if replicas > 1:
+                r.warn(field_path, f"selects coscheduling; kubetwin makes each of the {replicas} groups its own "
+                       "PodGroup (leader + workers), where this one label would put every group in one")
     for g in range(replicas):
         leader = f"{r.name}-{g}"
         key = group_key(r.namespace, leader)
@@ -92,10 +107,11 @@ def expand_leaderworkerset(doc: dict[str, Any], file: str = "<manifest>", index:
         names = tuple(p.name for p in group_pods)
         kueue.append(Gang(r.key(leader), "kueue-workload", size, names, dict(counts), queue=r.queue_name(),
                           workload_prefix=f"leaderworkerset-{leader}-"))
-        source: GangSource = "object"
+        source: GangSource = "podgroup" if selected else "object"
         groups.append(Gang(r.key(leader), source, size, names, dict(counts)))
     return r.workload(pod_sets, pods, kueue_gangs=kueue, group_gangs=groups, first_pod_spec=leader_spec,
-                      startup_order=startup_order, policies={"restartPolicy": restart, "startupPolicy": startup})
+                      startup_order=startup_order, policies={"restartPolicy": restart, "startupPolicy": startup},
+                      selected=selected)
 
 
 def _labels(meta: dict[str, Any]) -> dict[str, str]:

@@ -11,9 +11,12 @@ submitter batch Job named ``<rayjob>`` whose one pod runs ``ray job submit`` (de
 
 Kueue builds one Workload per RayCluster/RayJob: pod set ``head`` (1), one per worker group named after
 the group (lower-cased; ``replicas × numOfHosts``) and, for a K8sJobMode RayJob, ``submitter`` (1).
-KubeRay's gang integrations (Volcano, scheduler-plugins) create one PodGroup for the cluster with
-``minMember = 1 + Σ minReplicas × numOfHosts`` (plus the submitter for a RayJob under Volcano), chosen
-by the ``ray.io/scheduler-name`` label; without it the group boundary is the whole object.
+KubeRay's gang integrations create one PodGroup with ``minMember`` = 1 + the desired worker pods
+(``replicas × numOfHosts``; with ``enableInTreeAutoscaling`` ``minReplicas × numOfHosts``), never
+counting a RayJob's submitter: Volcano's ``ray-<RayCluster or RayJob>-pg`` (label ``ray.io/scheduler-name:
+volcano``; Queue from ``volcano.sh/queue-name``), scheduler-plugins' ``<cluster>`` (label
+``ray.io/gang-scheduling-enabled``, or kubetwin's ``ray.io/scheduler-name: scheduler-plugins``).
+Without such a label the object selects no gang scheduler.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from models.manifests import PodSetManifest
 from models.operators._common import (
     Gang,
+    GangPolicy,
     GangSource,
     OperatorPod,
     OperatorWorkload,
@@ -40,6 +44,10 @@ IDENTIFIER_LABEL = "ray.io/identifier"
 IS_RAY_NODE_LABEL = "ray.io/is-ray-node"
 #: KubeRay's label choosing a batch scheduler for the cluster's pods (``volcano``, ``scheduler-plugins``...)
 SCHEDULER_NAME_LABEL = "ray.io/scheduler-name"
+#: KubeRay's label turning on gang scheduling with its ``scheduler-plugins`` batch scheduler
+GANG_SCHEDULING_LABEL = "ray.io/gang-scheduling-enabled"
+#: the Volcano Queue of a RayCluster's PodGroup
+VOLCANO_QUEUE_LABEL = "volcano.sh/queue-name"
 HEAD_GROUP = "headgroup"
 
 _CLUSTER_SPEC = {"headGroupSpec", "workerGroupSpecs", "rayVersion", "enableInTreeAutoscaling", "autoscalerOptions",
@@ -110,20 +118,33 @@ def _finish(r: Reader, pod_sets: list[PodSetManifest], pods: list[OperatorPod], 
             first: dict[str, Any], policies: dict[str, Any]) -> OperatorWorkload:
     kueue = [whole_object_gang(r, pods)]
     scheduler = r.labels.get(SCHEDULER_NAME_LABEL)
-    source: GangSource = "volcano-podgroup" if scheduler == "volcano" else (
-        "podgroup" if scheduler == "scheduler-plugins" else "object")
-    submitter = 1 if source == "volcano-podgroup" and any(p.pod_set == "submitter" for p in pods) else 0
-    quorum = len(pods) if source == "object" else min_members + submitter
+    selected: tuple[GangPolicy, str] | None = None
+    source: GangSource = "object"
+    if scheduler == "volcano":
+        source, selected = "volcano-podgroup", ("volcano", f"metadata.labels[{SCHEDULER_NAME_LABEL}]")
+    elif scheduler == "scheduler-plugins":
+        source, selected = "podgroup", ("coscheduling", f"metadata.labels[{SCHEDULER_NAME_LABEL}]")
+    elif GANG_SCHEDULING_LABEL in r.labels:
+        # KubeRay run with batchScheduler scheduler-plugins: PodGroup <cluster>, pods labelled with it
+        source, selected = "podgroup", ("coscheduling", f"metadata.labels[{GANG_SCHEDULING_LABEL}]")
+    elif scheduler is not None:
+        r.warn(f"metadata.labels[{SCHEDULER_NAME_LABEL}]", f"{scheduler!r} is not a gang scheduler kubetwin models "
+               "(volcano, scheduler-plugins); the pods run under the workload's gang policy")
+    # the submitter is never part of minMember (it waits for the cluster: the gang would wait for it)
+    quorum = len(pods) if source == "object" else min_members
     whole = whole_object_gang(r, pods, source, _pod_group_name(r, policies, source), quorum)
-    group = [Gang(whole.key, whole.source, whole.min_count, whole.pods, whole.pod_sets, queue=None)]
+    queue = r.labels.get(VOLCANO_QUEUE_LABEL) if source == "volcano-podgroup" else None
+    group = [Gang(whole.key, whole.source, whole.min_count, whole.pods, whole.pod_sets, queue=queue)]
     return r.workload(pod_sets, pods, kueue_gangs=kueue, group_gangs=group, first_pod_spec=first,
-                      policies=policies, scheduler_name="volcano" if source == "volcano-podgroup" else None)
+                      policies=policies, scheduler_name="volcano" if source == "volcano-podgroup" else None,
+                      selected=selected)
 
 
 def _pod_group_name(r: Reader, policies: dict[str, Any], source: GangSource) -> str:
-    """KubeRay's PodGroup: ``ray-<cluster>-pg`` for Volcano, ``<cluster>`` for scheduler-plugins."""
-    cluster = str(policies.get("rayCluster", r.name))
-    return f"ray-{cluster}-pg" if source == "volcano-podgroup" else cluster
+    """KubeRay's PodGroup: ``ray-<RayCluster or RayJob>-pg`` for Volcano, ``<cluster>`` for scheduler-plugins."""
+    if source == "volcano-podgroup":
+        return f"ray-{r.name}-pg"
+    return str(policies.get("rayCluster", r.name))
 
 
 def _cluster(r: Reader, spec: dict[str, Any], path: str, cluster: str
@@ -133,6 +154,8 @@ def _cluster(r: Reader, spec: dict[str, Any], path: str, cluster: str
     if spec.get("enableInTreeAutoscaling"):
         r.warn(f"{path}.enableInTreeAutoscaling", "the Ray autoscaler is not simulated; worker groups stay at "
                "their replicas")
+    # KubeRay's PodGroup minMember: 1 + the desired worker pods, or 1 + the minimum ones with the autoscaler
+    autoscaling = bool(spec.get("enableInTreeAutoscaling"))
     head = r.mapping(spec.get("headGroupSpec"), f"{path}.headGroupSpec", required=True)
     r.unknown(head, _HEAD, f"{path}.headGroupSpec")
     head_compact, head_spec, head_meta = r.pod_template(head.get("template"), f"{path}.headGroupSpec.template")
@@ -170,7 +193,7 @@ def _cluster(r: Reader, spec: dict[str, Any], path: str, cluster: str
             replicas = 0
         compact, _, meta = r.pod_template(wg.get("template"), f"{p}.template")
         pod_sets.append(PodSetManifest(ps_name, replicas * hosts, compact, None))
-        min_members += lo * hosts
+        min_members += (min(lo, replicas) if autoscaling else replicas) * hosts
         labels = {**_str(meta.get("labels")), **base, NODE_TYPE_LABEL: "worker", GROUP_LABEL: group,
                   IDENTIFIER_LABEL: f"{cluster}-worker"}
         wprefix = f"{cluster}-{group}-worker-".lower()

@@ -98,7 +98,7 @@ def expand_volcano_job(doc: dict[str, Any], file: str = "<manifest>", index: int
                 min_task_member=dict(min_task), queue=queue)
     w = r.workload(pod_sets, pods, kueue_gangs=[gang], group_gangs=[gang], first_pod_spec=first,
                    policies={"queue": queue, "minAvailable": min_available, "minTaskMember": dict(min_task)},
-                   scheduler_name=scheduler)
+                   scheduler_name=scheduler, selected=("volcano", "kind"))
     w.queue_name = None  # a Volcano queue, not a Kueue LocalQueue
     if spec.get("priorityClassName"):
         w.priority_class_name = str(spec["priorityClassName"])

@@ -75,7 +75,10 @@ Rules per requirement
         pass: an AI operator's API is served and its operator is Ready: KubeRay (``ray.io``
         rayclusters, ``kuberay-operator``), Kubeflow Training Operator (``kubeflow.org`` pytorchjobs,
         ``training-operator``), Kubeflow Trainer (``trainer.kubeflow.org`` trainjobs,
-        ``trainer-controller-manager``), JobSet, LeaderWorkerSet.
+        ``trainer-controller-manager``), JobSet (``jobset-controller-manager``), LeaderWorkerSet
+        (``lws-controller-manager``), Volcano Job (``batch.volcano.sh`` jobs, ``volcano-controllers``)
+        — the workload kinds of ``models.operators.OPERATOR_CRDS``. How many of each served kind's
+        objects carry a ``status`` (were reconciled) is reported as evidence.
         fail: none of these APIs is served, or their operators are installed with nothing Ready.
         cannot-tell: an API is served but its operator is not found.
 
@@ -90,6 +93,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from xml.etree import ElementTree as ET
+
+from models.operators import OPERATOR_CRDS, is_operator_object
 
 GetJson = Callable[[str], Awaitable[dict[str, Any] | None]]
 Status = Literal["pass", "fail", "cannot-tell"]
@@ -505,18 +510,49 @@ async def check_secure_accelerator_access(cluster: Cluster) -> Verdict:
         "accelerators visible but no device plugin or DRA driver found", evidence
 
 
+#: further names an operator's controller Deployment goes by (Helm charts and older releases)
+_CONTROLLER_ALIASES: dict[str, tuple[str, ...]] = {
+    "trainer.kubeflow.org": ("trainer-controller-manager", "kubeflow-trainer"),
+    "batch.volcano.sh": ("volcano-controller",),
+}
+_OPERATOR_LABELS = {"ray.io": "KubeRay", "kubeflow.org": "Kubeflow Training Operator",
+                    "trainer.kubeflow.org": "Kubeflow Trainer", "jobset.x-k8s.io": "JobSet",
+                    "leaderworkerset.x-k8s.io": "LeaderWorkerSet", "batch.volcano.sh": "Volcano Job"}
+
+
+def operator_solutions() -> list[_Solution]:
+    """One solution per AI operator whose workload kinds kubetwin reads (:data:`models.operators.OPERATOR_CRDS`;
+    runtimes, PodGroups and Queues are not workloads): its first workload CRD and its controller."""
+    out: dict[str, _Solution] = {}
+    for crd in OPERATOR_CRDS:
+        if crd.group not in _OPERATOR_LABELS or crd.group in out or not is_operator_object(crd.api_version, crd.kind):
+            continue
+        controller = crd.controller.rsplit("/", 1)[-1]
+        out[crd.group] = _Solution(_OPERATOR_LABELS[crd.group], crd.group, crd.plural,
+                                   (controller, *_CONTROLLER_ALIASES.get(crd.group, ())))
+    return list(out.values())
+
+
+async def _reconciled(cluster: Cluster, solutions: list[_Solution]) -> list[str]:
+    """Evidence that served operators reconcile their objects: how many carry a ``status``."""
+    evidence: list[str] = []
+    for s in solutions:
+        group_version = await cluster.served(s.group, s.resource)
+        if group_version is None:
+            continue
+        objects = await cluster.items(f"/apis/{group_version}/{s.resource}")
+        if objects:
+            done = sum(1 for o in objects if o.get("status"))
+            evidence.append(f"{s.label}: {done} of {len(objects)} {s.resource} reconciled (have a status)")
+    return evidence
+
+
 async def check_robust_controller(cluster: Cluster) -> Verdict:
-    return await _solutions(cluster, [
-        _Solution("KubeRay", "ray.io", "rayclusters", ("kuberay-operator",)),
-        _Solution("Kubeflow Training Operator", "kubeflow.org", "pytorchjobs", ("training-operator",)),
-        _Solution("Kubeflow Trainer", "trainer.kubeflow.org", "trainjobs",
-                  ("trainer-controller-manager", "kubeflow-trainer")),
-        _Solution("JobSet", "jobset.x-k8s.io", "jobsets", ("jobset-controller-manager",)),
-        _Solution("LeaderWorkerSet", "leaderworkerset.x-k8s.io", "leaderworkersets",
-                  ("lws-controller-manager",)),
-    ], "AI operator", ("fail", "no AI operator API is served", [
-        "discovery: none of ray.io, kubeflow.org, trainer.kubeflow.org, jobset.x-k8s.io, "
-        "leaderworkerset.x-k8s.io"]))
+    solutions = operator_solutions()
+    groups = ", ".join(s.group for s in solutions)
+    status, summary, evidence = await _solutions(cluster, solutions, "AI operator", (
+        "fail", "no AI operator API is served", [f"discovery: none of {groups}"]))
+    return status, summary, evidence + await _reconciled(cluster, solutions)
 
 
 CHECKS: dict[str, Callable[[Cluster], Awaitable[Verdict]]] = {

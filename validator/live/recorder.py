@@ -9,6 +9,12 @@ A recording stops after ``duration`` seconds or on SIGINT/SIGTERM; either way th
 cancelled, ``RECORDING_STOPPED`` (with why) is written and the file is closed. A hard kill loses
 nothing already written (every record is fsync'd), only the ``RECORDING_STOPPED`` line. The timeline
 is derived afterwards by ``validator.normalize`` and can be re-derived from the raw file any time.
+
+Besides the core kinds (:data:`validator.live.watch.KINDS`) the recorder watches the AI operators'
+custom resources (:data:`OPERATOR_KINDS`, from :data:`models.operators.OPERATOR_CRDS`: JobSets,
+LeaderWorkerSets, RayJobs/RayClusters, TrainJobs and their runtimes, PyTorchJobs, Volcano Jobs,
+PodGroups and Queues) — each only when the cluster serves its CRD; the others are skipped with a
+``SKIPPED`` note (``not served``), as Kueue's kinds are on a cluster without Kueue.
 """
 
 from __future__ import annotations
@@ -22,9 +28,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.errors import InputError
+from models.operators import OPERATOR_CRDS
 from validator.live.kubeclient import ApiError, KubeAPI, StreamBroken
 from validator.live.raw import RawWriter, rfc3339_ns
 from validator.live.watch import KINDS, KindSpec, Sleep, Tuning, Watcher, discover, stream_rng
+
+#: cluster-scoped operator kinds (every other operator kind is namespaced)
+_CLUSTER_SCOPED = frozenset({("trainer.kubeflow.org", "clustertrainingruntimes"), ("scheduling.volcano.sh", "queues")})
+
+
+def operator_kinds() -> tuple[KindSpec, ...]:
+    """The AI operators' custom resources as kinds to record: one per ``(group, plural)`` of
+    :data:`models.operators.OPERATOR_CRDS`, with the versions listed there (first = preferred)."""
+    versions: dict[tuple[str, str], list[str]] = {}
+    for crd in OPERATOR_CRDS:
+        listed = versions.setdefault((crd.group, crd.plural), [])
+        if crd.version not in listed:
+            listed.append(crd.version)
+    return tuple(KindSpec(group, tuple(vs), plural, (group, plural) not in _CLUSTER_SCOPED)
+                 for (group, plural), vs in versions.items())
+
+
+#: the operator kinds ``kubetwin record`` watches when served
+OPERATOR_KINDS: tuple[KindSpec, ...] = operator_kinds()
+#: everything ``kubetwin record`` watches by default
+RECORDED_KINDS: tuple[KindSpec, ...] = KINDS + OPERATOR_KINDS
 
 RAW_NAME = "raw.jsonl"
 TIMELINE_NAME = "timeline.jsonl"
@@ -55,7 +83,7 @@ def prepare_output(out_dir: str | Path) -> Path:
 
 async def record(api: KubeAPI, out_dir: str | Path, *, context: str, version: str,
                  namespaces: Sequence[str] = (), duration: float | None = None, seed: int = 0,
-                 kinds: Sequence[KindSpec] = KINDS, tuning: Tuning | None = None,
+                 kinds: Sequence[KindSpec] = RECORDED_KINDS, tuning: Tuning | None = None,
                  sleep: Sleep = asyncio.sleep, stop: asyncio.Event | None = None,
                  on_tick: Callable[[RawWriter, float], None] | None = None, tick: float = 1.0,
                  handle_signals: bool = True, fsync: bool = True) -> RecordResult:

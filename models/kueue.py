@@ -1,5 +1,5 @@
-"""Kueue's API objects as kubetwin reads them: ResourceFlavor, ClusterQueue, LocalQueue and the
-``waitForPodsReady`` part of Kueue's Configuration.
+"""Kueue's API objects as kubetwin reads them: ResourceFlavor, ClusterQueue, LocalQueue, AdmissionCheck,
+ProvisioningRequestConfig and the ``waitForPodsReady`` part of Kueue's Configuration.
 
 These mirror ``kueue.x-k8s.io/v1beta1`` and ``v1beta2`` (``apis/kueue/*/clusterqueue_types.go``,
 ``resourceflavor_types.go``, ``localqueue_types.go``, ``apis/config/*/configuration_types.go``). Both
@@ -12,6 +12,12 @@ versions load into the same models; the few differences are folded in here:
 * ``waitForPodsReady`` is on by default (Kueue >= 0.19, where the v1beta2 Configuration has no
   ``enable`` switch); ``enable: false`` (the v1beta1 spelling, ``enabled`` is accepted too) turns it off.
 
+Admission checks (``apis/kueue/*/admissioncheck_types.go``, ``provisioningrequestconfig_types.go``): a
+ClusterQueue lists them in ``spec.admissionChecks`` or ``spec.admissionChecksStrategy``; an AdmissionCheck
+names its controller and, for ``kueue.x-k8s.io/provisioning-request``, a ProvisioningRequestConfig with the
+ProvisioningRequest class, its parameters, the managed resources and the retry strategy.
+:func:`check_admission_checks` rejects references that point nowhere.
+
 Quantities are checked with :mod:`models.quantity` and kept as written; ``*_milli`` helpers give the
 integer milli-units the engine works in. Fields we do not model are kept (``extra="allow"``) and
 reported by :func:`unmodelled_fields` so a loader can turn each into a warning - never silence.
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from models.duration import DurationError, parse_duration
@@ -41,6 +47,13 @@ FungibilityPolicy = Literal["MayStopSearch", "TryNextFlavor"]
 FungibilityPreference = Literal["BorrowingOverPreemption", "PreemptionOverBorrowing"]
 RequeuingTimestamp = Literal["Eviction", "Creation"]
 
+#: the AdmissionCheck controller of Kueue's ProvisioningRequest admission check
+PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"
+#: the ProvisioningRequest classes the cluster autoscaler implements (``autoscaling.x-k8s.io/v1``)
+CHECK_CAPACITY = "check-capacity.autoscaling.x-k8s.io"
+BEST_EFFORT_ATOMIC = "best-effort-atomic-scale-up.autoscaling.x-k8s.io"
+PROVISIONING_CLASSES = (CHECK_CAPACITY, BEST_EFFORT_ATOMIC)
+
 # metadata the API server fills in; accepted silently because it says nothing about intent
 _SERVER_METADATA = frozenset({
     "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "finalizers",
@@ -53,6 +66,8 @@ class KubeModel(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow",
                               frozen=False)
+    #: ``file#index`` of the manifest document it came from (None: inline in the scenario)
+    _source: str | None = PrivateAttr(default=None)
 
 
 def unmodelled_fields(model: BaseModel, path: str = "") -> list[str]:
@@ -196,6 +211,15 @@ class FlavorFungibility(KubeModel):
         return "MayStopSearch" if v in ("Borrow", "Preempt") else v
 
 
+class AdmissionCheckStrategyRule(KubeModel):
+    name: str
+    on_flavors: list[str] = Field(default_factory=list)
+
+
+class AdmissionChecksStrategy(KubeModel):
+    admission_checks: list[AdmissionCheckStrategyRule] = Field(default_factory=list)
+
+
 class ClusterQueueSpec(KubeModel):
     resource_groups: list[ResourceGroup] = Field(default_factory=list)
     cohort: str | None = None  # v1beta1
@@ -204,6 +228,17 @@ class ClusterQueueSpec(KubeModel):
     namespace_selector: dict[str, Any] | None = None
     flavor_fungibility: FlavorFungibility = Field(default_factory=FlavorFungibility)
     preemption: ClusterQueuePreemption = Field(default_factory=ClusterQueuePreemption)
+    admission_checks: list[str] = Field(default_factory=list)
+    admission_checks_strategy: AdmissionChecksStrategy | None = None
+
+    def checks_for(self, flavors: set[str]) -> list[str]:
+        """The admission checks a workload assigned ``flavors`` must pass, in listed order: every
+        ``admissionChecks`` entry, or the ``admissionChecksStrategy`` rules whose ``onFlavors`` is empty
+        or names one of them."""
+        if self.admission_checks_strategy is None:
+            return list(self.admission_checks)
+        return [r.name for r in self.admission_checks_strategy.admission_checks
+                if not r.on_flavors or flavors & set(r.on_flavors)]
 
     @property
     def cohort_ref(self) -> str | None:
@@ -248,6 +283,60 @@ class LocalQueue(KubeModel):
     def key(self) -> str:
         """``namespace/name``, how workloads refer to it (label ``kueue.x-k8s.io/queue-name`` + namespace)."""
         return f"{self.namespace}/{self.name}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# AdmissionCheck and ProvisioningRequestConfig
+
+
+class AdmissionCheckParametersReference(KubeModel):
+    api_group: str = KUEUE_GROUP
+    kind: str = "ProvisioningRequestConfig"
+    name: str
+
+
+class AdmissionCheckSpec(KubeModel):
+    controller_name: str
+    parameters: AdmissionCheckParametersReference | None = None
+    retry_delay_minutes: int | None = None  # deprecated upstream, never used by Kueue
+
+
+class AdmissionCheck(KubeModel):
+    api_version: str | None = None
+    kind: Literal["AdmissionCheck"] | None = None
+    metadata: ObjectMeta
+    spec: AdmissionCheckSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+class ProvisioningRetryStrategy(KubeModel):
+    """``retryStrategy``: a failed ProvisioningRequest is retried ``backoffLimitCount`` times, after
+    ``backoffBaseSeconds·2^(n−1)`` capped at ``backoffMaxSeconds`` (the workload's requeue backoff)."""
+
+    backoff_limit_count: int = Field(default=3, ge=0)
+    backoff_base_seconds: int = Field(default=60, ge=0)
+    backoff_max_seconds: int = Field(default=1800, ge=0)
+
+
+class ProvisioningRequestConfigSpec(KubeModel):
+    provisioning_class_name: str
+    parameters: dict[str, str] = Field(default_factory=dict)
+    managed_resources: list[str] = Field(default_factory=list)
+    retry_strategy: ProvisioningRetryStrategy = Field(default_factory=ProvisioningRetryStrategy)
+
+
+class ProvisioningRequestConfig(KubeModel):
+    api_version: str | None = None
+    kind: Literal["ProvisioningRequestConfig"] | None = None
+    metadata: ObjectMeta
+    spec: ProvisioningRequestConfigSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -302,7 +391,23 @@ class KueueSection(KubeModel):
     resource_flavors: list[ResourceFlavor] = Field(default_factory=list)
     cluster_queues: list[ClusterQueue] = Field(default_factory=list)
     local_queues: list[LocalQueue] = Field(default_factory=list)
+    admission_checks: list[AdmissionCheck] = Field(default_factory=list)
+    provisioning_request_configs: list[ProvisioningRequestConfig] = Field(default_factory=list)
     wait_for_pods_ready: WaitForPodsReady = Field(default_factory=WaitForPodsReady)
+
+    def provisioning_config(self, check: str) -> ProvisioningRequestConfig | None:
+        """The ProvisioningRequestConfig of a ``kueue.x-k8s.io/provisioning-request`` AdmissionCheck."""
+        for ac in self.admission_checks:
+            if ac.name == check and ac.spec.controller_name == PROVISIONING_CONTROLLER and ac.spec.parameters:
+                ref = ac.spec.parameters.name
+                return next((c for c in self.provisioning_request_configs if c.name == ref), None)
+        return None
+
+    @property
+    def uses_provisioning(self) -> bool:
+        """Whether any ClusterQueue runs a ProvisioningRequest admission check."""
+        return any(self.provisioning_config(name) is not None for cq in self.cluster_queues
+                   for name in _all_checks(cq.spec))
 
     def warnings(self, prefix: str = "spec.kueue") -> list[str]:
         """One message per field present in the input that kubetwin does not model."""
@@ -310,9 +415,10 @@ class KueueSection(KubeModel):
                 for p in unmodelled_fields(self, prefix)]
 
 
-KueueObject = ResourceFlavor | ClusterQueue | LocalQueue
-_KINDS: dict[str, type[ResourceFlavor] | type[ClusterQueue] | type[LocalQueue]] = {
+KueueObject = ResourceFlavor | ClusterQueue | LocalQueue | AdmissionCheck | ProvisioningRequestConfig
+_KINDS: dict[str, type[KueueObject]] = {
     "ResourceFlavor": ResourceFlavor, "ClusterQueue": ClusterQueue, "LocalQueue": LocalQueue,
+    "AdmissionCheck": AdmissionCheck, "ProvisioningRequestConfig": ProvisioningRequestConfig,
 }
 KUEUE_KINDS = tuple(_KINDS)
 
@@ -354,6 +460,7 @@ def parse_kueue_object(doc: dict[str, Any], *, file: str | None = None,
         obj = model.model_validate(doc)
     except ValidationError as e:
         raise input_error_from(e, file=file, prefix=prefix) from None
+    obj._source = file if not prefix else None
     warnings = [f"{p}: field is not modelled by kubetwin and is ignored"
                 for p in unmodelled_fields(obj, prefix)]
     api_version = doc.get("apiVersion")
@@ -371,3 +478,74 @@ def parse_kueue_section(data: dict[str, Any], *, file: str | None = None,
     except ValidationError as e:
         raise input_error_from(e, file=file, prefix=prefix) from None
     return section, section.warnings(prefix)
+
+
+def _all_checks(spec: ClusterQueueSpec) -> list[str]:
+    if spec.admission_checks_strategy is not None:
+        return [r.name for r in spec.admission_checks_strategy.admission_checks]
+    return list(spec.admission_checks)
+
+
+def _where(obj: KubeModel, scenario_file: str | None, inline: str, field: str) -> tuple[str | None, str]:
+    """(file, field) of ``field`` of an object: its manifest document, or its place in ``spec.kueue``."""
+    if obj._source is not None:
+        return obj._source, field
+    return scenario_file, f"{inline}.{field}"
+
+
+def check_admission_checks(section: KueueSection, scenario_file: str | None) -> None:
+    """Every admission check reference resolves: a ClusterQueue's checks exist, each AdmissionCheck runs
+    the ProvisioningRequest controller (the one kubetwin models) and names an existing
+    ProvisioningRequestConfig whose class the cluster autoscaler implements."""
+    checks = {ac.name: ac for ac in section.admission_checks}
+    configs = {c.name for c in section.provisioning_request_configs}
+    for i, cq in enumerate(section.cluster_queues):
+        inline = f"spec.kueue.clusterQueues[{i}]"
+        spec = cq.spec
+        if spec.admission_checks and spec.admission_checks_strategy is not None:
+            file, field = _where(cq, scenario_file, inline, "spec.admissionChecksStrategy")
+            raise InputError(f"ClusterQueue {cq.name} sets both admissionChecks and admissionChecksStrategy",
+                             file=file, field=field, fix="keep one of the two (Kueue rejects both at once)")
+        names = ([("spec.admissionChecks", j, n) for j, n in enumerate(spec.admission_checks)] +
+                 [("spec.admissionChecksStrategy.admissionChecks", j, r.name) for j, r in
+                  enumerate(spec.admission_checks_strategy.admission_checks if spec.admission_checks_strategy
+                            else [])])
+        for path, j, name in names:
+            if name not in checks:
+                file, field = _where(cq, scenario_file, inline, f"{path}[{j}]")
+                known = ", ".join(sorted(checks)) or "none"
+                raise InputError(f"ClusterQueue {cq.name} names AdmissionCheck {name!r}, which is not defined "
+                                 f"(defined: {known})", file=file, field=field,
+                                 fix="add that AdmissionCheck (spec.kueue.admissionChecks or a manifest) or fix "
+                                     "the name")
+    for i, ac in enumerate(section.admission_checks):
+        inline = f"spec.kueue.admissionChecks[{i}]"
+        if ac.spec.controller_name != PROVISIONING_CONTROLLER:
+            file, field = _where(ac, scenario_file, inline, "spec.controllerName")
+            raise InputError(f"AdmissionCheck {ac.name}: controller {ac.spec.controller_name!r} is not one "
+                             "kubetwin runs, so its workloads would never be admitted", file=file, field=field,
+                             fix=f"use {PROVISIONING_CONTROLLER}")
+        ref = ac.spec.parameters
+        if ref is None:
+            file, field = _where(ac, scenario_file, inline, "spec.parameters")
+            raise InputError(f"AdmissionCheck {ac.name} names no ProvisioningRequestConfig", file=file,
+                             field=field, fix="set parameters: {apiGroup: kueue.x-k8s.io, kind: "
+                                              "ProvisioningRequestConfig, name: <config>}")
+        if ref.kind != "ProvisioningRequestConfig" or ref.api_group != KUEUE_GROUP:
+            file, field = _where(ac, scenario_file, inline, "spec.parameters.kind")
+            raise InputError(f"AdmissionCheck {ac.name}: parameters point at {ref.api_group}/{ref.kind}",
+                             file=file, field=field,
+                             fix="point them at a kueue.x-k8s.io ProvisioningRequestConfig")
+        if ref.name not in configs:
+            file, field = _where(ac, scenario_file, inline, "spec.parameters.name")
+            raise InputError(f"AdmissionCheck {ac.name} names ProvisioningRequestConfig {ref.name!r}, which is "
+                             "not defined", file=file, field=field,
+                             fix="add that ProvisioningRequestConfig (spec.kueue.provisioningRequestConfigs or a "
+                                 "manifest) or fix the name")
+    for i, c in enumerate(section.provisioning_request_configs):
+        if c.spec.provisioning_class_name not in PROVISIONING_CLASSES:
+            file, field = _where(c, scenario_file, f"spec.kueue.provisioningRequestConfigs[{i}]",
+                                 "spec.provisioningClassName")
+            raise InputError(f"ProvisioningRequestConfig {c.name}: class {c.spec.provisioning_class_name!r} is not "
+                             "one the cluster autoscaler implements", file=file, field=field,
+                             fix=f"use {CHECK_CAPACITY} or {BEST_EFFORT_ATOMIC}")

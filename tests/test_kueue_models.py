@@ -85,14 +85,14 @@ def test_bad_enum_names_the_field_and_choices() -> None:
 
 
 def test_unmodelled_fields_are_warnings_server_metadata_is_not() -> None:
-    doc = _cq({"admissionChecks": ["prov"], "fairSharing": {"weight": 2},
+    doc = _cq({"stopPolicy": "Hold", "fairSharing": {"weight": 2},
                "resourceGroups": [{"coveredResources": ["cpu"], "flavors": [
                    {"name": "f", "resources": [{"name": "cpu", "nominalQuota": 1, "extra": 1}]}]}]})
     doc["metadata"].update({"uid": "1", "resourceVersion": "2", "ownerReferences": []})
     _, warnings = parse_kueue_object(doc)
     assert warnings == [
-        "spec.admissionChecks: field is not modelled by kubetwin and is ignored",
         "spec.fairSharing: field is not modelled by kubetwin and is ignored",
+        "spec.stopPolicy: field is not modelled by kubetwin and is ignored",
         "spec.resourceGroups[0].flavors[0].resources[0].extra: field is not modelled by kubetwin and is "
         "ignored",
     ]

@@ -3,12 +3,19 @@ planner asks the cluster autoscaler about.
 
 :func:`autoscaling_summary` reads the events once:
 
-* ``scaleUpWaitSeconds`` — for pods that triggered a scale-up (``TriggeredScaleUp``), the time from
-  ``PodCreated`` to their first ``Scheduled`` (``count``, ``p50``, ``p95``, ``max``; nearest-rank);
+* ``scaleUpWaitSeconds`` — for pods that needed a scale-up, the time from ``PodCreated`` to their first
+  ``Scheduled`` (``count``, ``p50``, ``p95``, ``max``; nearest-rank). A pod needed one when it triggered
+  a ``TriggeredScaleUp`` itself, or when it belongs to a workload (its ``group``) one of whose
+  ProvisioningRequests triggered one before the pod was created (the pods of a gang admitted through
+  Kueue's ProvisioningRequest admission check exist only after the scale-up made for them);
 * ``pools`` — per node pool: ``nodeHours`` (Ready time of its nodes), ``cost`` (node-hours ×
   ``pricePerHour``, when the nodes carry one), ``scaleUps`` (distinct ``TriggeredScaleUp`` decisions:
   pool, from, to, time), ``nodesRemoved`` by ``ScaleDown``;
-* ``idleGpuHours`` — accelerator-hours allocatable on Ready nodes but requested by no bound pod.
+* ``idleGpuHours`` — accelerator-hours allocatable on Ready nodes but requested by no bound pod;
+* ``provisioningRequests`` — ``created`` (``ProvisioningRequestCreated``), ``provisioned`` (requests that
+  went ``Provisioned``), ``failed`` (``ProvisioningFailed``), ``bookingExpired`` (``BookingExpired``) and
+  ``timeToProvisionedSeconds`` (``count``, ``p50``, ``p95``, ``max``: ``ProvisioningRequestCreated`` →
+  first ``Provisioned`` of each request; nearest-rank).
 """
 
 from __future__ import annotations
@@ -48,6 +55,11 @@ def autoscaling_summary(events: Sequence[Event]) -> dict[str, Any]:
     pools: dict[str, dict[str, Any]] = {}
     decisions: set[tuple[str, Any, Any, float]] = set()
     where: dict[str, str] = {}
+    pr_created: dict[str, float] = {}
+    pr_provisioned: dict[str, float] = {}
+    pr_failed: set[str] = set()
+    pr_expired: set[str] = set()
+    pr_scaled: set[str] = set()  # groups (workloads) a ProvisioningRequest scale-up was made for
     gpu_alloc = 0.0
     gpu_used = 0.0
     last = 0.0
@@ -88,8 +100,14 @@ def autoscaling_summary(events: Sequence[Event]) -> dict[str, Any]:
         elif e.type == "PodCreated":
             created[key] = e.t
             requests[key] = _gpus(e.data.get("requests") or {})
+            if e.group is not None and e.group in pr_scaled:
+                triggered.add(key)
         elif e.type == "TriggeredScaleUp":
-            triggered.add(key)
+            if e.kind == "ProvisioningRequest":
+                if e.group is not None:
+                    pr_scaled.add(e.group)
+            else:
+                triggered.add(key)
             pool = str(e.data.get("pool") or "")
             decisions.add((pool, e.data.get("from"), e.data.get("to"), e.t))
         elif e.type == "Scheduled":
@@ -99,6 +117,14 @@ def autoscaling_summary(events: Sequence[Event]) -> dict[str, Any]:
                 waits[key] = e.t - created[key]
         elif e.type in ("PodSucceeded", "PodFailed", "PodDeleted", "Preempted") and where.pop(key, None) is not None:
             gpu_used -= requests.get(key, 0.0)
+        elif e.type == "ProvisioningRequestCreated":
+            pr_created.setdefault(key, e.t)
+        elif e.type == "Provisioned":
+            pr_provisioned.setdefault(key, e.t)
+        elif e.type == "ProvisioningFailed":
+            pr_failed.add(key)
+        elif e.type == "BookingExpired":
+            pr_expired.add(key)
     idle += max(0.0, gpu_alloc - gpu_used) * (end - last) / 3600
     for node in list(ready_at):
         close(node, end)
@@ -110,7 +136,17 @@ def autoscaling_summary(events: Sequence[Event]) -> dict[str, Any]:
             "pools": {k: {**v, "nodeHours": round(v["nodeHours"], 6),
                           "cost": None if v["cost"] is None else round(v["cost"], 6)}
                       for k, v in sorted(pools.items())},
-            "idleGpuHours": round(idle, 6)}
+            "idleGpuHours": round(idle, 6),
+            "provisioningRequests": _provisioning(pr_created, pr_provisioned, len(pr_failed), len(pr_expired))}
+
+
+def _provisioning(created: dict[str, float], provisioned: dict[str, float], failed: int,
+                  expired: int) -> dict[str, Any]:
+    """The ``provisioningRequests`` block: counts and ``ProvisioningRequestCreated`` → ``Provisioned``."""
+    times = [t - created[k] for k, t in sorted(provisioned.items()) if k in created]
+    return {"created": len(created), "provisioned": len(provisioned), "failed": failed, "bookingExpired": expired,
+            "timeToProvisionedSeconds": {"count": len(times), "p50": _rank(times, 0.5), "p95": _rank(times, 0.95),
+                                         "max": max(times) if times else None}}
 
 
 __all__ = ["autoscaling_summary"]

@@ -11,7 +11,9 @@ Every ``scanInterval`` (ticks at 0, scanInterval, 2·scanInterval, …):
    no group can help gets ``NotTriggerScaleUp`` with upstream's message (once per distinct message).
    A node appears after ``provisioningDelay`` + ``driverStartupDelay`` (``NodeReady``); one whose
    provisioning delay exceeds ``maxNodeProvisionTime`` is given up at that time (``NodeRemoved``) and
-   its group backs off for 5 minutes.
+   its group backs off for 5 minutes. ProvisioningRequests are answered first, each loop
+   (:mod:`sim.autoscaler.provisioning`); the pods that consume one are left to it, and capacity booked
+   for a request is not counted as room for anything else.
 2. **Scale-down** (when no scale-up happened in this loop). A node of a group is *unneeded* while its
    utilisation (GPU nodes: GPU requests / GPU allocatable; others: max of CPU and memory requests over
    allocatable) is below the threshold and its pods could all move to other nodes (simulated on a
@@ -35,9 +37,12 @@ import numpy.typing as npt
 
 from sim.autoscaler.estimator import pack, size_score, template_verdicts
 from sim.autoscaler.expander import Option, choose
+from sim.autoscaler.provisioning import ProvisioningRequestProcessor
+from sim.autoscaler.provreq import ProvisioningRequests
+from sim.autoscaler.provreq_summary import ProvisioningSummary
 from sim.autoscaler.settings import AutoscalerSettings
 from sim.cluster import ClusterState, Pool, is_accelerator
-from sim.host import ControllerHost
+from sim.host import EXTERNAL_GANG_POLICIES, ControllerHost
 
 #: --initial-node-group-backoff-duration
 BACKOFF = 300.0
@@ -79,6 +84,10 @@ class ClusterAutoscaler:
         self.hopeful = False
         self.keep_until = float("-inf")
         self._host: ControllerHost | None = None
+        #: the run's ProvisioningRequests (Kueue creates them) and the autoscaler's answers to them
+        self.provreqs = ProvisioningRequests()
+        self.provisioning = ProvisioningRequestProcessor(self, self.provreqs)
+        self.provreq_summary = ProvisioningSummary(self.provreqs)
         # the summary: scale-up waits, node-hours per pool, idle accelerator-hours
         self.triggered: set[int] = set()
         self.waits: list[float] = []
@@ -115,10 +124,13 @@ class ClusterAutoscaler:
     def _unschedulable(self, pod: Any, message: str) -> None:
         self.pending[pod.seq] = pod
         self.dirty = True
-        self._keep_alive()
+        self.keep_alive()
         # the cluster's change clock when the scheduler last refused the pod: a node whose stamp is
-        # newer has changed since (a node that registered or freed capacity this instant)
-        self.tried[pod.seq] = self.host.cluster.clock
+        # newer has changed since (a node that registered or freed capacity this instant). A gang
+        # scheduler's (Volcano's) refusal is the gang's, not the pod's: every Ready node is worth a try
+        # (filter-out-schedulable runs the pod alone against them, as upstream does for any pod)
+        external = pod.gang is not None and pod.gang.policy in EXTERNAL_GANG_POLICIES
+        self.tried[pod.seq] = -1 if external else self.host.cluster.clock
 
     def _gpu_change(self, delta_alloc: int, delta_used: int) -> None:
         now = self.host.now
@@ -135,6 +147,8 @@ class ClusterAutoscaler:
         if pod.seq in self.triggered:
             self.triggered.discard(pod.seq)
             self.waits.append(self.host.now - pod.created)
+        elif self.provreq_summary.needed_scale_up(pod):
+            self.waits.append(self.host.now - pod.created)
         g = self._gpus_of(pod.shape.req)
         if g:
             self.bound[pod.seq] = g
@@ -142,6 +156,8 @@ class ClusterAutoscaler:
         self.pending.pop(pod.seq, None)
         self.tried.pop(pod.seq, None)
         self.dirty = True
+        if self.provisioning.bookings:
+            self.provisioning.bound(pod, self.host.cluster.nodes[node].name)
         if node in self.since and self._util_of(node) >= self.s.threshold:
             del self.since[node]
 
@@ -184,15 +200,16 @@ class ClusterAutoscaler:
 
     def loop(self) -> None:
         now = self.host.now
-        scaled = self.scale_up(now)
+        scaled = self.provisioning.process(now) if self.provreqs.items else False
+        scaled = self.scale_up(now) or scaled
         if scaled:
             self.last_scale_up = now
         if self.s.scale_down:
             self.scale_down(now, actuate=not scaled and now - self.last_scale_up >= self.s.delay_after_add)
         if self.hopeful and self.pending:
-            self._keep_alive()
+            self.keep_alive()
 
-    def _keep_alive(self) -> None:
+    def keep_alive(self) -> None:
         """Hold the run open past the next loop (a run otherwise ends once nothing runs or waits on a
         timer, before the autoscaler could add the nodes its pending pods need)."""
         until = self.host.now + 1.5 * self.s.scan_interval
@@ -213,10 +230,14 @@ class ClusterAutoscaler:
         # the verdict below depends only on the pending pods, the nodes, their free capacity, the
         # upcoming nodes and the backoffs: until one of them changes, the next loop would find the same
         self.dirty = False
-        pods = [p for p in self.pending.values() if p.phase == "Pending" and p.node < 0]
+        pods = [p for p in self.pending.values() if p.phase == "Pending" and p.node < 0
+                and not self.provisioning.consumes(p)]
         self.hopeful = False
         if not pods:
             return False
+        siblings = self._gang_siblings(pods)
+        if siblings:
+            pods = sorted(pods + siblings, key=lambda p: p.seq)
         # one unit per pod shape; a gang's pods form units of their own, scaled up for all or none
         # (best-effort-atomic-scale-up: a gang gets all its nodes or none)
         groups: dict[tuple[int, str], tuple[Any, list[Any]]] = {}
@@ -231,7 +252,9 @@ class ClusterAutoscaler:
         order = sorted(groups.values(), key=lambda sp: (-size_score(sp[0].req, biggest), sp[1][0].seq))
         # pods that nodes changed since the scheduler last tried them, then upcoming nodes, will take
         left: list[tuple[Any, list[Any]]] = []
-        upnodes = {pool.name: [list(allocs[pool.name]) for _ in self.upcoming[pool.name]] for pool in pools}
+        booked = self.provisioning.booked_nodes() if self.provisioning.bookings else set()
+        upnodes = {pool.name: [list(allocs[pool.name]) for n in self.upcoming[pool.name] if n not in booked]
+                   for pool in pools}
         stamps = np.asarray(cluster.stamp, dtype=np.int64)
         fresh_free: dict[int, list[int]] = {}
         for shape, members in order:
@@ -284,6 +307,23 @@ class ClusterAutoscaler:
         self._grow(cluster.pools[best.pool], best, now)
         return True
 
+    def _gang_siblings(self, pods: list[Any]) -> list[Any]:
+        """The other pending pods of the gang-scheduler (Volcano) gangs among ``pods``. Volcano marks a task
+        it placed in a discarded statement ``Schedulable``, not ``Unschedulable``, so upstream's autoscaler
+        never sees it — and, finding the gang's lone unschedulable pod a place where that task went, would
+        never add the gang's nodes. kubetwin's autoscaler takes the whole gang as one unit instead."""
+        seen = {p.seq for p in pods}
+        out: list[Any] = []
+        for p in pods:
+            if p.gang is None or p.gang.policy not in EXTERNAL_GANG_POLICIES:
+                continue
+            for q in p.instance.pods:
+                if q.seq not in seen and q.phase == "Pending" and q.node < 0 and not self.provisioning.consumes(q):
+                    seen.add(q.seq)
+                    self.tried.setdefault(q.seq, -1)
+                    out.append(q)
+        return out
+
     def _fit_changed(self, cluster: ClusterState, shape: Any, members: list[Any], stamps: npt.NDArray[np.int64],
                      free: dict[int, list[int]]) -> int:
         """How many of ``members`` fit on Ready nodes that changed since the scheduler last refused them
@@ -293,7 +333,7 @@ class ClusterAutoscaler:
         changed = np.flatnonzero(mask & (stamps[: mask.size] > oldest))
         if changed.size == 0:
             return 0
-        nodes = [free.setdefault(i, list(cluster.pyfree[i])) for i in changed.tolist()]
+        nodes = [free.setdefault(i, self.provisioning.free_of(cluster, i)) for i in changed.tolist()]
         placed, _ = pack(shape.req, len(members), nodes, None, 0)
         return placed
 
@@ -327,10 +367,30 @@ class ClusterAutoscaler:
             self.told.pop(p.seq, None)
             self.host.emit("TriggeredScaleUp", "Pod", p.name, p.namespace, group=p.instance.group, reason=msg,
                            data=data)
-        for _ in range(option.nodes):
+        self._add_nodes(pool, option.nodes, now)
+
+    def scale_up_for(self, pool: Pool, nodes: int, now: float, kind: str, name: str, namespace: str | None,
+                     group: str | None) -> list[str]:
+        """Grow ``pool`` by ``nodes`` at once for one object (a ProvisioningRequest): one
+        ``TriggeredScaleUp`` on it; returns the new nodes' names."""
+        g = self.s.groups[pool.name]
+        before = self.target(pool)
+        after = before + nodes
+        msg = f"pod triggered scale-up: [{{{pool.name} {before}->{after} (max: {g.max_count})}}]"
+        self.scale_ups[pool.name] = self.scale_ups.get(pool.name, 0) + 1
+        self.provreq_summary.scaled_up(group)
+        self.host.emit("TriggeredScaleUp", kind, name, namespace, group=group, reason=msg,
+                       data={"pool": pool.name, "from": before, "to": after})
+        return self._add_nodes(pool, nodes, now)
+
+    def _add_nodes(self, pool: Pool, count: int, now: float) -> list[str]:
+        g = self.s.groups[pool.name]
+        out: list[str] = []
+        for _ in range(count):
             self.names[pool.name] = k = max(self.names[pool.name], len(pool.nodes) + len(self.upcoming[pool.name]))
             self.names[pool.name] += 1
             name = f"{pool.name}-{k}"
+            out.append(name)
             self.upcoming[pool.name].append(name)
             self.host.emit("NodeProvisioning", "Node", name, data={"pool": pool.name})
             provision = g.provisioning(self.delays)
@@ -339,6 +399,7 @@ class ClusterAutoscaler:
                 self.host.call_at(now + self.s.max_provision_time, partial(self._give_up, pool, name))
             else:
                 self.host.call_at(now + provision + driver, partial(self._ready, pool, name))
+        return out
 
     def _ready(self, pool: Pool, name: str) -> None:
         self.upcoming[pool.name].remove(name)
@@ -407,6 +468,9 @@ class ClusterAutoscaler:
             self._mask[sorted(self.members)] = True
         util = self.utilization(cluster)
         cand = np.flatnonzero(self._mask & cluster.ready[:n] & (util < self.s.threshold))
+        if self.provisioning.bookings:  # capacity booked for a ProvisioningRequest is needed
+            booked = self.provisioning.booked_nodes()
+            cand = np.asarray([i for i in cand.tolist() if cluster.nodes[i].name not in booked], dtype=np.intp)
         unneeded: set[int] = set()
         busy: list[int] = []
         for i in cand.tolist():
@@ -505,4 +569,5 @@ class ClusterAutoscaler:
                            "scaleUps": self.scale_ups.get(name, 0), "nodesRemoved": self.removed.get(name, 0)}
         return {"autoscaling": {"scaleUpWaitSeconds": {"count": len(w), "p50": rank(0.5), "p95": rank(0.95),
                                                        "max": w[-1] if w else None},
-                                "pools": pools, "idleGpuHours": self.idle_gpu_seconds / 3600}}
+                                "pools": pools, "idleGpuHours": self.idle_gpu_seconds / 3600,
+                                "provisioningRequests": self.provreq_summary.section()}}

@@ -56,7 +56,8 @@ class AutoscalerSettings:
         return {"scanInterval": self.scan_interval, "expander": ",".join(self.expander),
                 "scaleDownUnneededTime": self.unneeded_time, "scaleDownDelayAfterAdd": self.delay_after_add,
                 "scaleDownUtilizationThreshold": self.threshold, "maxNodeProvisionTime": self.max_provision_time,
-                "scaleDownEnabled": self.scale_down, "nodeGroups": self.templates}
+                "scaleDownEnabled": self.scale_down, "nodeGroups": self.templates,
+                **({"priorities": {str(k): v for k, v in self.priorities.items()}} if self.priorities else {})}
 
 
 def settings_from(spec: AutoscalerSpec | None, pools: list[NodePool], base_dir: Path | None) -> AutoscalerSettings:
@@ -84,5 +85,9 @@ def settings_from(spec: AutoscalerSpec | None, pools: list[NodePool], base_dir: 
             "name": p.name, "minCount": g.min_count, "maxCount": g.max_count,
             "labels": dict(sorted(p.labels.items())),
             "taints": [t.model_dump(exclude_none=True) for t in p.taints],
-            "allocatable": {k: str(parse_quantity(v)) for k, v in sorted(p.allocatable.items())}})
+            "allocatable": {k: str(parse_quantity(v)) for k, v in sorted(p.allocatable.items())},
+            # what a replay needs to let the group grow again as it did (kubetwin replay)
+            **{k: d.model_dump(mode="json", exclude_none=True) for k, d in
+               (("provisioningDelay", p.provisioningDelay), ("driverStartupDelay", p.driverStartupDelay))
+               if d is not None}})
     return out

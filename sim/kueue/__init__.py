@@ -1,8 +1,9 @@
 """Kueue's quota and admission core: queues, flavor assignment, borrowing, preemption and requeueing.
 
 This package mirrors the scheduler of ``kubernetes-sigs/kueue`` for ClusterQueues that stand alone or
-sit in one flat cohort (no Cohort objects with quota of their own, no fair sharing, no admission checks,
-no TAS, no partial admission), one Kueue concept per module:
+sit in one flat cohort (no Cohort objects with quota of their own, no fair sharing, no TAS, no partial
+admission; admission checks are the controllers' — :mod:`sim.kueue_provisioning` — the core only releases
+and requeues or deactivates on their verdict), one Kueue concept per module:
 
 - :mod:`sim.kueue.types`: the Workload's pod sets and what a cycle decides (admissions, evictions,
   requeues, pending messages);

@@ -183,6 +183,45 @@ class KueueCore:
         self.queues.enqueue(w)
         return Requeue(key, 0.0, now, w.requeue_count)
 
+    def awaiting_checks(self, key: str, waiting: bool) -> None:
+        """A workload holding quota waits for its admission checks (``waiting``) or was just admitted after
+        them. Only admitted workloads count for ``blockAdmission`` (Kueue: Admitted and not PodsReady)."""
+        w = self._workloads[key]
+        if waiting:
+            self._not_ready.discard(key)
+        elif w.state == ADMITTED and not w.pods_ready:
+            self._not_ready.add(key)
+
+    def evict_for_admission_check(self, key: str, now: float, backoff_base: float, backoff_max: float) -> Requeue:
+        """An admission check of a workload holding quota went ``Retry``: release the quota and requeue
+        after ``backoff_base·2^(n−1)`` capped at ``backoff_max`` (the requeue count ``n`` is the one
+        waitForPodsReady counts too: Kueue keeps one ``requeueState``)."""
+        w = self._workloads[key]
+        if w.state != ADMITTED:
+            raise ValueError(f"workload {key} is {w.state}, not holding quota")
+        self._release(w)
+        count = w.requeue_count + 1
+        w.requeue_count = count
+        delay = backoff_seconds(count, backoff_base, backoff_max)
+        if self._wait_for_pods_ready.requeuing_strategy.timestamp == "Eviction":
+            w.set_order_timestamp(now)
+        w.state = BACKOFF
+        self._backoff[key] = w
+        w.requeue_at = now + delay
+        return Requeue(key, delay, now + delay, count)
+
+    def deactivate(self, key: str, now: float, message: str) -> None:
+        """An admission check went ``Rejected``: release the quota; the workload is deactivated
+        (``spec.active: false``) and never requeued."""
+        w = self._workloads[key]
+        if w.state == ADMITTED:
+            self._release(w)
+        else:
+            self.queues.dequeue(w)
+            self._backoff.pop(key, None)
+        w.state = DEACTIVATED
+        w.message = message
+
     def requeue(self, key: str, now: float) -> bool:
         """Put a workload whose backoff expired back in its queue. False if it was not waiting."""
         w = self._workloads[key]

@@ -17,6 +17,20 @@ hold and a group's template is its latest ``NodeReady``.
 * ``CA4`` — no ``ScaleDown`` within ``scaleDownDelayAfterAdd`` after a ``TriggeredScaleUp``.
 * ``CA5`` — a node is scaled down only after being unneeded (below
   ``scaleDownUtilizationThreshold``) for the whole ``scaleDownUnneededTime``.
+
+A ``TriggeredScaleUp`` on a ProvisioningRequest (its pods do not exist yet) is held to ``CA1``–``CA3``
+with the request's pod sets (``ProvisioningRequestCreated``) in place of a pending pod. Two more rules
+speak about ProvisioningRequests and Kueue's admission checks (:func:`provisioning_pass`):
+
+* ``PR1`` — a Kueue workload whose quota reservation lists admission checks
+  (``QuotaReserved.data.admissionChecks``) is ``Admitted`` only after every one of them went ``Ready``
+  (``AdmissionCheckUpdated``) since that reservation.
+* ``PR2`` — best-effort-atomic scale-ups are all or nothing: a ProvisioningRequest is scaled up for at
+  most once, only if its class is ``best-effort-atomic-scale-up.autoscaling.x-k8s.io``, by exactly the
+  ``to − from`` nodes of one group requested at that instant (``NodeProvisioning``; simulated timelines
+  only: a recording sees nodes when they register), and the request is ``Provisioned`` at that same
+  instant (within the timeline's tolerance, either side: on a cluster the condition is written just
+  before the Event) — never ``NotProvisioned`` or ``ProvisioningFailed`` after a scale-up made for it.
 """
 
 from __future__ import annotations
@@ -34,6 +48,8 @@ _ACCELERATORS = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "habana.ai/g
 DEFAULTS: dict[str, float] = {"scanInterval": 10.0, "scaleDownUnneededTime": 600.0,
                               "scaleDownDelayAfterAdd": 600.0, "scaleDownUtilizationThreshold": 0.5}
 IDS = ("CA1", "CA2", "CA3", "CA4", "CA5")
+PR_IDS = ("PR1", "PR2")
+ATOMIC = "best-effort-atomic-scale-up.autoscaling.x-k8s.io"
 
 
 def _is_accelerator(res: str) -> bool:
@@ -78,6 +94,8 @@ def autoscaling_pass(events: Sequence[Event]) -> PassResult:
     where: dict[str, str] = {}               # pod -> node, while bound
     last_up = float("-inf")
     scaled_down: set[str] = set()
+    provreqs: dict[str, dict[str, Any]] = {}  # ProvisioningRequestCreated data, until Provisioned
+    answered: dict[str, tuple[float, dict[str, Any] | None]] = {}  # request -> (answered at, its data)
 
     def find(inv: str, objs: tuple[str, ...], t: float, msg: str) -> None:
         out.findings.append(Finding(inv, objs, t, msg))
@@ -141,10 +159,21 @@ def autoscaling_pass(events: Sequence[Event]) -> PassResult:
                 add_use(node, (pods.get(k) or {}).get("requests") or {}, t, -1)
             if typ != "Preempted":
                 pods.pop(k, None)
+        elif typ == "ProvisioningRequestCreated":
+            provreqs[k] = ev.data
+        elif typ in ("Provisioned", "ProvisioningFailed"):
+            answered[k] = (t, provreqs.pop(k, None))
         elif typ == "TriggeredScaleUp":
             last_up = t
             pool = str(ev.data.get("pool") or "")
-            _scale_up(ev, k, pool, conf, sim, tol, pods, where, templates, groups, size, out)
+            if ev.kind == "ProvisioningRequest":
+                # on a cluster the request's condition is written just before the autoscaler's Event
+                when, data = answered.get(k, (float("-inf"), None))
+                live_now = {k: data} if data is not None and t - when <= tol and k not in provreqs else {}
+                _provreq_scale_up(ev, k, pool, conf, sim, tol, {**provreqs, **live_now} if live_now else provreqs,
+                                  templates, groups, size, out)
+            else:
+                _scale_up(ev, k, pool, conf, sim, tol, pods, where, templates, groups, size, out)
         elif typ == "ScaleDown" and ev.kind == "Node":
             scaled_down.add(ev.name)
             out.applicable.update(("CA4", "CA5"))
@@ -187,21 +216,63 @@ def _scale_up(ev: Event, k: str, pool: str, conf: Mapping[str, Any], sim: bool, 
         out.findings.append(Finding("CA2", (pod_ref(k),), t,
                                     f"scale-up at t={fmt_t(t)} for pod {k}, which is not pending then"))
     else:
-        tpl = templates.get(pool)
-        if tpl is not None:
-            alloc = {str(r): milli(q) for r, q in (tpl.get("allocatable") or {}).items()}
-            problems = [f"requests {r} beyond the template's {tpl['allocatable'].get(r, 0)}"
-                        for r, q in shape(data.get("requests") or {})[0] if r != "pods" and q > alloc.get(r, 0)]
-            tols = [x for x in data.get("tolerations") or [] if isinstance(x, dict)]
-            problems += [f"does not tolerate taint {x}" for x in untolerated(tols, tpl.get("taints") or [])]
-            labels = {str(a): str(b) for a, b in (tpl.get("labels") or {}).items()}
-            problems += [f"does not match its {p}" for p in selector_problems(data, labels, "")
-                         if "kubernetes.io/hostname" not in p]
+        problems = _template_problems(data, templates.get(pool))
+        if problems:
+            out.findings.append(Finding(
+                "CA2", (pod_ref(k), f"NodeGroup {pool}"), t,
+                f"scale-up of {pool} at t={fmt_t(t)} for pod {k}, which its template does not fit: "
+                + "; ".join(problems)))
+    _within_max(ev, pool, groups, size, out)
+
+
+def _template_problems(data: Mapping[str, Any], tpl: Mapping[str, Any] | None) -> list[str]:
+    """Why a template node does not fit a pod (``PodCreated`` data or a ProvisioningRequest pod set)."""
+    if tpl is None:
+        return []
+    alloc = {str(r): milli(q) for r, q in (tpl.get("allocatable") or {}).items()}
+    problems = [f"requests {r} beyond the template's {tpl['allocatable'].get(r, 0)}"
+                for r, q in shape(data.get("requests") or {})[0] if r != "pods" and q > alloc.get(r, 0)]
+    tols = [x for x in data.get("tolerations") or [] if isinstance(x, dict)]
+    problems += [f"does not tolerate taint {x}" for x in untolerated(tols, tpl.get("taints") or [])]
+    labels = {str(a): str(b) for a, b in (tpl.get("labels") or {}).items()}
+    problems += [f"does not match its {p}" for p in selector_problems(dict(data), labels, "")
+                 if "kubernetes.io/hostname" not in p]
+    return problems
+
+
+def _provreq_scale_up(ev: Event, k: str, pool: str, conf: Mapping[str, Any], sim: bool, tol: float,
+                      provreqs: Mapping[str, dict[str, Any]], templates: Mapping[str, dict[str, Any]],
+                      groups: Mapping[str, dict[str, Any]], size: dict[str, int], out: PassResult) -> None:
+    """CA1–CA3 for a scale-up made for a ProvisioningRequest: at a tick, for a request not answered yet
+    whose every pod set the group's template fits, within maxCount."""
+    t = ev.t
+    ref = f"ProvisioningRequest {k}"
+    out.applicable.update(("CA2", "CA3"))
+    if sim:
+        out.applicable.add("CA1")
+        step = float(conf["scanInterval"])
+        off = t % step
+        if min(off, step - off) > tol:
+            out.findings.append(Finding("CA1", (ref,), t,
+                                        f"scale-up at t={fmt_t(t)} is not at a loop tick (every {fmt_t(step)}s)"))
+    data = provreqs.get(k)
+    if data is None:
+        out.findings.append(Finding("CA2", (ref,), t, f"scale-up at t={fmt_t(t)} for ProvisioningRequest {k}, "
+                                                      "which does not exist or was already answered then"))
+    else:
+        for ps in data.get("podSets") or []:
+            problems = _template_problems(ps, templates.get(pool))
             if problems:
                 out.findings.append(Finding(
-                    "CA2", (pod_ref(k), f"NodeGroup {pool}"), t,
-                    f"scale-up of {pool} at t={fmt_t(t)} for pod {k}, which its template does not fit: "
-                    + "; ".join(problems)))
+                    "CA2", (ref, f"NodeGroup {pool}"), t,
+                    f"scale-up of {pool} at t={fmt_t(t)} for ProvisioningRequest {k}, whose pod set "
+                    f"{ps.get('name')} its template does not fit: " + "; ".join(problems)))
+    _within_max(ev, pool, groups, size, out)
+
+
+def _within_max(ev: Event, pool: str, groups: Mapping[str, dict[str, Any]], size: dict[str, int],
+                out: PassResult) -> None:
+    t = ev.t
     g = groups.get(pool)
     to = ev.data.get("to")
     if g is not None:
@@ -214,6 +285,104 @@ def _scale_up(ev: Event, k: str, pool: str, conf: Mapping[str, Any], sim: bool, 
                                         f"group {pool} has {size[pool]} nodes at t={fmt_t(t)}, above maxCount {hi}"))
 
 
+
+
+# ------------------------------------------------------------------------------- ProvisioningRequests
+
+
+def provisioning_pass(events: Sequence[Event]) -> PassResult:
+    """``PR1`` (admission checks Ready before admission) and ``PR2`` (atomic scale-ups all or nothing)."""
+    out = PassResult()
+    evs = prepare(events)
+    tol = tolerance(evs)
+    live = header(evs).get("source") == "live"
+    provisioned: dict[str, float] = {}       # ProvisioningRequest -> when it went Provisioned
+    required: dict[str, list[str]] = {}     # workload -> checks of its current reservation
+    ready: dict[str, set[str]] = {}          # workload -> checks Ready since that reservation
+    classes: dict[str, str] = {}             # ProvisioningRequest -> class
+    scaled: dict[str, float] = {}            # ProvisioningRequest -> its scale-up time
+    awaiting: dict[str, float] = {}          # scaled-up request -> when it must be Provisioned
+    burst: list[Any] = []                    # [request, pool, nodes expected, nodes seen, t] of the open scale-up
+
+    def find(inv: str, objs: tuple[str, ...], t: float, msg: str) -> None:
+        out.findings.append(Finding(inv, objs, t, msg))
+
+    def close_burst() -> None:
+        if burst:
+            key, pool, want, got, t0 = burst
+            if got != want:
+                find("PR2", (f"ProvisioningRequest {key}", f"NodeGroup {pool}"), t0,
+                     f"the scale-up of {pool} at t={fmt_t(t0)} for ProvisioningRequest {key} said {want} nodes "
+                     f"but requested {got}")
+            burst.clear()
+
+    def overdue(now: float) -> None:
+        for key, t0 in sorted(awaiting.items()):
+            if now > t0 + tol:
+                del awaiting[key]
+                find("PR2", (f"ProvisioningRequest {key}",), t0,
+                     f"ProvisioningRequest {key} was scaled up for at t={fmt_t(t0)} but not Provisioned then")
+
+    for ev, k in zip(evs, evs.keys, strict=True):
+        typ = ev.type
+        t = ev.t
+        if awaiting:
+            overdue(t)
+        if burst and not (typ == "NodeProvisioning" and t <= burst[4] + tol):
+            close_burst()
+        group = ev.group or k
+        if typ == "QuotaReserved":
+            required[group] = [str(c) for c in ev.data.get("admissionChecks") or []]
+            ready[group] = set()
+        elif typ == "AdmissionCheckUpdated":
+            check = str(ev.data.get("admissionCheck") or "")
+            if ev.data.get("to") == "Ready":
+                ready.setdefault(group, set()).add(check)
+            else:
+                ready.setdefault(group, set()).discard(check)
+        elif typ in ("Evicted", "WorkloadFinished"):
+            required.pop(group, None)
+            ready.pop(group, None)
+        elif typ == "Admitted":
+            out.applicable.add("PR1")
+            missing = [c for c in required.get(group, []) if c not in ready.get(group, set())]
+            if missing:
+                find("PR1", (f"Workload {group}",), t,
+                     f"workload {group} was admitted at t={fmt_t(t)} before its admission check(s) "
+                     f"{', '.join(missing)} went Ready")
+        elif typ == "ProvisioningRequestCreated":
+            classes[k] = str(ev.data.get("provisioningClassName") or "")
+        elif typ == "TriggeredScaleUp":
+            out.applicable.add("PR2")
+            if ev.kind != "ProvisioningRequest":
+                continue
+            ref = f"ProvisioningRequest {k}"
+            if classes.get(k) != ATOMIC:
+                find("PR2", (ref,), t, f"ProvisioningRequest {k} of class {classes.get(k) or 'unknown'} triggered a "
+                                       f"scale-up at t={fmt_t(t)}; only {ATOMIC} scales up")
+            if k in scaled:
+                find("PR2", (ref,), t, f"ProvisioningRequest {k} was scaled up for again at t={fmt_t(t)} (first at "
+                                       f"t={fmt_t(scaled[k])}): its nodes must come in one scale-up")
+            scaled.setdefault(k, t)
+            frm, to = ev.data.get("from"), ev.data.get("to")
+            if isinstance(frm, int) and isinstance(to, int) and not live:
+                burst[:] = [k, str(ev.data.get("pool") or ""), to - frm, 0, t]
+            if not (k in provisioned and t - provisioned[k] <= tol):
+                awaiting[k] = t
+        elif typ == "NodeProvisioning" and burst and ev.data.get("pool") == burst[1]:
+            burst[3] += 1
+        elif typ == "Provisioned":
+            awaiting.pop(k, None)
+            provisioned[k] = t
+        elif typ in ("NotProvisioned", "ProvisioningFailed") and k in scaled:
+            awaiting.pop(k, None)
+            find("PR2", (f"ProvisioningRequest {k}",), t,
+                 f"ProvisioningRequest {k} was scaled up for at t={fmt_t(scaled[k])} but reported {typ} at "
+                 f"t={fmt_t(t)}: a partial scale-up")
+    close_burst()
+    overdue(float("inf"))
+    out.findings.sort(key=lambda f: f.t)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ HPA
@@ -273,4 +442,5 @@ def hpa_pass(events: Sequence[Event]) -> PassResult:
                     f"HPA {k} scaled down to {to} at t={fmt_t(ev.t)}, {fmt_t(ev.t - t_up)}s after scaling up to "
                     f"{s_up}; the scale-down stabilisation window is {fmt_t(window)}s"))
     return out
-__all__ = ["DEFAULTS", "HPA_IDS", "IDS", "autoscaling_pass", "hpa_pass", "utilization"]
+__all__ = ["DEFAULTS", "HPA_IDS", "IDS", "PR_IDS", "autoscaling_pass", "hpa_pass", "provisioning_pass",
+           "utilization"]

@@ -1,10 +1,15 @@
 """Kueue (``kueue.x-k8s.io``): Workloads and their conditions, ClusterQueues and LocalQueues.
 
 A Kueue Workload becomes WorkloadCreated (its pod sets and their effective requests), then one event
-per condition that turns True — QuotaReserved (flavors and usage from ``status.admission``),
-Admitted, PodsReady, Evicted, Finished → WorkloadFinished — and Requeued once per backoff
-(``status.requeueState.requeueAt``). A ClusterQueue or LocalQueue becomes QueueConfigured each time
-its scheduling-relevant spec changes.
+per condition that turns True — QuotaReserved (flavors and usage from ``status.admission``; the
+admission checks the reservation must pass, from the ClusterQueue's ``admissionChecks`` /
+``admissionChecksStrategy`` for the assigned flavors and ``status.admissionChecks``), Admitted,
+PodsReady, Evicted, Finished → WorkloadFinished — and Requeued once per backoff
+(``status.requeueState.requeueAt``). Each change of a check's state in ``status.admissionChecks[]``
+becomes AdmissionCheckUpdated (what Kueue's ``AdmissionCheckUpdated`` Event says), emitted between
+QuotaReserved and Admitted of the same update; the initial ``Pending`` and the reset to ``Pending`` when
+an eviction clears a ``Retry``/``Rejected`` are not transitions Kueue reports, and are not emitted. A
+ClusterQueue or LocalQueue becomes QueueConfigured each time its scheduling-relevant spec changes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from validator.normalize.fields import (
 #: Workload conditions that become timeline events when they turn True, in emitting order.
 _CONDITION_EVENTS = ("QuotaReserved", "Admitted", "PodsReady", "Evicted", "Finished")
 _QUOTA_FIELDS = ("nominalQuota", "borrowingLimit", "lendingLimit")
+#: the pod-set annotation Kueue's ProvisioningRequest check puts in ``podSetUpdates``: the request's name
+CONSUMES_ANNOTATION = "cluster-autoscaler.kubernetes.io/consume-provisioning-request"
 
 
 def reservation(admission: dict[str, Any], cluster_queue: str | None) -> dict[str, Any]:
@@ -61,8 +68,14 @@ def _created(norm: Normalizer, ctx: RecordContext, obj: dict[str, Any], workload
         entry: dict[str, Any] = {"name": pod_set.get("name") or "main", "count": count}
         if isinstance(pod_set.get("minCount"), int):
             entry["minCount"] = pod_set["minCount"]
-        entry["requests"] = pod_requests(as_dict(as_dict(pod_set.get("template")).get("spec")))
+        pod_spec = as_dict(as_dict(pod_set.get("template")).get("spec"))
+        entry["requests"] = pod_requests(pod_spec)
         pod_sets.append(entry)
+        placement: dict[str, Any] = {}
+        for key in ("nodeSelector", "tolerations", "affinity"):
+            if pod_spec.get(key):
+                placement[key] = pod_spec[key]
+        workload.extra.setdefault("podSets", {})[str(entry["name"])] = {**entry, **placement}
         total += count
         min_count += int(entry.get("minCount", count))
     data = workload_created_data(
@@ -90,6 +103,8 @@ def translate_workload(norm: Normalizer, ctx: RecordContext, obj: dict[str, Any]
         workload.emitted.add("created")
         _created(norm, ctx, obj, workload, cluster_queue)
     for condition_type in _CONDITION_EVENTS:
+        if condition_type == "Admitted":
+            check_states(norm, ctx, status, workload)
         cond = condition(obj, condition_type)
         if not cond or cond.get("status") != "True":
             continue
@@ -100,7 +115,12 @@ def translate_workload(norm: Normalizer, ctx: RecordContext, obj: dict[str, Any]
         t, preexisting = norm.time_of(ctx, cond.get("lastTransitionTime"), workload)
         on_queue = {"clusterQueue": cluster_queue} if cluster_queue else {}
         if condition_type == "QuotaReserved":
-            norm.emit(ctx, t, preexisting, "QuotaReserved", workload, data=reservation(admission, cluster_queue))
+            data = reservation(admission, cluster_queue)
+            checks = required_checks(norm, status, cluster_queue, data["flavors"])
+            if checks:
+                data["admissionChecks"] = checks
+            workload.extra["checkStates"] = {}
+            norm.emit(ctx, t, preexisting, "QuotaReserved", workload, data=data)
         elif condition_type == "Admitted":
             norm.emit(ctx, t, preexisting, "Admitted", workload, data=on_queue or None)
         elif condition_type == "PodsReady":
@@ -114,6 +134,58 @@ def translate_workload(norm: Normalizer, ctx: RecordContext, obj: dict[str, Any]
     _requeued(norm, ctx, obj, workload)
     if deleted:
         norm.forget(workload)
+
+
+def required_checks(norm: Normalizer, status: dict[str, Any], cluster_queue: str | None,
+                    flavors: dict[str, dict[str, str]]) -> list[str]:
+    """The admission checks a reservation must pass: the ClusterQueue's (``admissionChecks``, and the
+    ``admissionChecksStrategy`` entries whose ``onFlavors`` is empty or names an assigned flavor), in its
+    order, then any other check ``status.admissionChecks`` lists."""
+    assigned = {f for per_resource in flavors.values() for f in per_resource.values()}
+    queue = norm.objects.get(("ClusterQueue", None, cluster_queue)) if cluster_queue else None
+    out: list[str] = []
+    for name, on_flavors in (queue.extra.get("admissionChecks") or []) if queue is not None else []:
+        if (not on_flavors or assigned & set(on_flavors)) and name not in out:
+            out.append(name)
+    for state in (as_dict(x) for x in as_list(status.get("admissionChecks"))):
+        name = text(state.get("name"))
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def _consumed_request(state: dict[str, Any]) -> str | None:
+    for update in (as_dict(u) for u in as_list(state.get("podSetUpdates"))):
+        name = text(as_dict(update.get("annotations")).get(CONSUMES_ANNOTATION))
+        if name:
+            return name
+    return None
+
+
+def check_states(norm: Normalizer, ctx: RecordContext, status: dict[str, Any], workload: Tracked) -> None:
+    """AdmissionCheckUpdated for each check whose ``state`` changed since the workload was last seen."""
+    known: dict[str, str] = workload.extra.setdefault("checkStates", {})
+    for state in (as_dict(x) for x in as_list(status.get("admissionChecks"))):
+        name, to = text(state.get("name")), text(state.get("state"))
+        if not name or not to or known.get(name) == to:
+            continue
+        before = known.get(name)
+        known[name] = to
+        frm = before or "Pending"
+        if to == "Pending" and frm in ("Pending", "Retry", "Rejected"):
+            continue  # the initial state, or the reset an eviction makes: Kueue reports neither
+        t, preexisting = norm.time_of(ctx, state.get("lastTransitionTime"), workload)
+        message = text(state.get("message"))
+        data: dict[str, Any] = {"admissionCheck": name, "from": frm, "to": to}
+        reason = f"Admission check {name} updated state from {frm} to {to}"
+        if message:
+            data["message"] = message
+            reason += f" with message {message}"
+        request = _consumed_request(state) or (workload.extra.get("provisioningRequests") or {}).get(name)
+        if request:
+            data["provisioningRequest"] = request
+        norm.emit(ctx, t, preexisting, "AdmissionCheckUpdated", workload, reason=reason, data=data,
+                  derived=before is None)
 
 
 def _requeued(norm: Normalizer, ctx: RecordContext, obj: dict[str, Any], workload: Tracked) -> None:
@@ -170,6 +242,11 @@ def translate_cluster_queue(norm: Normalizer, ctx: RecordContext, obj: dict[str,
     data["resourceGroups"] = _resource_groups(spec)
     if as_dict(spec.get("preemption")):
         data["preemption"] = spec["preemption"]
+    checks: list[tuple[str, list[str]]] = [(str(c), []) for c in as_list(spec.get("admissionChecks")) if text(c)]
+    for entry in (as_dict(c) for c in as_list(as_dict(spec.get("admissionChecksStrategy")).get("admissionChecks"))):
+        if text(entry.get("name")):
+            checks.append((str(entry["name"]), [str(f) for f in as_list(entry.get("onFlavors"))]))
+    queue.extra["admissionChecks"] = checks
     _queue_configured(norm, ctx, obj, queue, data)
 
 

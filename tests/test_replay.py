@@ -187,21 +187,7 @@ def test_derived_scenarios_of_bundled_timelines_load(scenario: str, simulated: d
     assert sc.spec.workloads and sc.spec.cluster.nodePools
 
 
-#: bundled scenarios whose replay is known not to compare clean yet, and why
-_NOT_YET = {
-    "llm-canary": "the serving Deployments' HPA scaling and the cluster-autoscaler are not in the derived "
-                  "scenario (replay turns every recorded pod into an arrival and lists autoscaled nodes)",
-    "llm-serving-hpa": "the serving Deployments' HPA scaling and the cluster-autoscaler are not in the derived "
-                       "scenario (replay turns every recorded pod into an arrival and lists autoscaled nodes)",
-    **{name: "the derived scenario does not carry DRA yet: nodes' devices (NodeReady.devices) and pods' "
-                    "claims (ClaimCreated) are not turned back into ResourceSlices and resourceClaims"
-       for name in ("dra-h100-training", "dra-mig-partitions", "dra-shared-inference")},
-}
-
-
-@pytest.mark.parametrize("scenario", [pytest.param(s.stem, marks=pytest.mark.xfail(reason=_NOT_YET[s.stem],
-                                                                                   strict=False))
-                                      if s.stem in _NOT_YET else s.stem for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", [s.stem for s in SCENARIOS])
 def test_replay_of_a_simulation_compares_clean(scenario: str, simulated: dict[str, Path], tmp_path: Path) -> None:
     from rich.console import Console
 

@@ -7,10 +7,12 @@ TSDB — written with ``prometheus_client``'s OpenMetrics exposition. The state 
 
 * per GPU, with dcgm-exporter's labels (``gpu``, ``UUID``, ``device``, ``modelName``, ``Hostname`` and,
   while a pod holds the GPU, ``namespace``, ``pod``, ``container``): ``DCGM_FI_DEV_GPU_UTIL`` (%),
-  ``DCGM_FI_DEV_FB_USED`` / ``DCGM_FI_DEV_FB_FREE`` (MiB), ``DCGM_FI_DEV_POWER_USAGE`` (W). The
-  simulator does not model what a pod does on its GPU, so a GPU held by a running pod reads as busy
-  (100 % utilisation, 90 % of its memory, 90 % of its board power) and a free one as idle (0 %, 0 MiB,
-  10 % of board power); memory and board power come from the node's GPU model label
+  ``DCGM_FI_DEV_FB_USED`` / ``DCGM_FI_DEV_FB_FREE`` (MiB), ``DCGM_FI_DEV_POWER_USAGE`` (W). A GPU
+  held by a pod reads 90 % of its memory used; its utilisation ``u`` is what ``utilization(pod, t)``
+  says (an inference pod: its Deployment's served load over its capacity, the value an HPA on
+  ``DCGM_FI_DEV_GPU_UTIL`` sees) or, for pods whose work the simulator does not model, 100 %; board
+  power is ``10 % + 80 % × u/100`` of the model's (90 % busy). A free GPU reads idle (0 %, 0 MiB, 10 %
+  of board power). Memory and board power come from the node's GPU model label
   (``nvidia.com/gpu.product`` or ``cloud.google.com/gke-accelerator``). GPUs are handed out to pods
   lowest index first, as the device plugin does;
 * per node pool: ``kubetwin_nodepool_nodes`` (Ready nodes), ``kubetwin_nodepool_allocatable`` and
@@ -27,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import cast
 
@@ -190,7 +192,16 @@ _DCGM = (
 )
 
 
-def _scrape(state: _State, series: _Series, ts: float) -> None:
+#: a pod's GPU utilisation (percent) at simulated time t; None: not modelled (reads as busy)
+Utilization = Callable[[str, float], float | None]
+
+
+def gpu_power(board: float, util: float) -> float:
+    """Board power (W) at ``util`` percent: 10 % of the board's idle, 90 % fully busy, linear between."""
+    return board * (IDLE_POWER + (BUSY_POWER - IDLE_POWER) * util / 100.0)
+
+
+def _scrape(state: _State, series: _Series, ts: float, t: float = 0.0, utilization: Utilization | None = None) -> None:
     for node in sorted(state.gpus):
         for g in state.gpus[node]:
             ns, pod, container = g.holder or ("", "", "")
@@ -198,8 +209,11 @@ def _scrape(state: _State, series: _Series, ts: float) -> None:
                       "Hostname": node, "container": container, "namespace": ns, "pod": pod}
             busy = g.holder is not None
             used = round(g.fb * BUSY_FB) if busy else 0
-            values = (BUSY_UTIL if busy else 0.0, float(used), float(g.fb - used),
-                      g.power * (BUSY_POWER if busy else IDLE_POWER))
+            util = 0.0
+            if busy:
+                u = utilization(f"{ns}/{pod}" if ns else pod, t) if utilization is not None else None
+                util = BUSY_UTIL if u is None else round(u, 6)
+            values = (util, float(used), float(g.fb - used), round(gpu_power(g.power, util), 6))
             for (name, doc), v in zip(_DCGM, values, strict=True):
                 series.add(name, doc, "", labels, v, ts)
     nodes: dict[str, int] = {}
@@ -224,9 +238,10 @@ def _scrape(state: _State, series: _Series, ts: float) -> None:
 
 
 def openmetrics(events: Iterable[Event], *, start: float | None = None, interval: float = DEFAULT_INTERVAL,
-                end: float | None = None) -> str:
+                end: float | None = None, utilization: Utilization | None = None) -> str:
     """OpenMetrics text (ending in ``# EOF``) for the timeline ``events`` (in timeline order), sampled every
-    ``interval`` seconds from t=0 to ``end`` (default: the last event), stamped ``start + t``."""
+    ``interval`` seconds from t=0 to ``end`` (default: the last event), stamped ``start + t``;
+    ``utilization(pod key, t)`` gives a pod's GPU utilisation (percent; None or no function: 100)."""
     evs: Sequence[Event] = events if isinstance(events, Sequence) else list(events)
     if start is None:
         start = 0.0
@@ -246,11 +261,11 @@ def openmetrics(events: Iterable[Event], *, start: float | None = None, interval
         while i < len(evs) and evs[i].t <= t + 1e-9:
             state.apply(evs[i])
             i += 1
-        _scrape(state, series, round(start + t, 3))
+        _scrape(state, series, round(start + t, 3), t, utilization)
         k += 1
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(series))
     return cast(bytes, generate_latest(registry)).decode("utf-8")  # type: ignore[no-untyped-call]
 
 
-__all__ = ["DEFAULT_INTERVAL", "gpu_model", "openmetrics"]
+__all__ = ["DEFAULT_INTERVAL", "Utilization", "gpu_model", "gpu_power", "openmetrics"]

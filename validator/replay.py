@@ -12,7 +12,10 @@ The scenario uses the ordinary fields wherever they suffice: one node pool per p
 one workload generator per recorded pod or gang, arriving once (``arrival: {at: [t]}``) with a constant
 duration. Three fields exist for exact replay: ``nodePools[].nodes`` (each node's name, ``readyAt``
 and ``removedAt``), ``workloads[].names`` (the recorded instance and pod names) and ``spec.latencies``
-(control-plane delays fitted from the recording, :mod:`validator.latency_fit`). See ``docs/replay.md``.
+(control-plane delays fitted from the recording, :mod:`validator.latency_fit`). What controllers did —
+the cluster autoscaler's node groups, Deployments scaled by HPAs under recorded load, DRA devices and
+claims, Volcano queues — is given back to those controllers so they act again
+(:mod:`validator.replay_controllers`). See ``docs/replay.md``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,16 @@ import yaml
 from models.timeline import Event
 from validator.compare import Aliases
 from validator.latency_fit import fit_latencies, go_duration
+from validator.replay_controllers import (
+    autoscaled_pool,
+    autoscaler_spec,
+    dra_replay,
+    node_actions,
+    node_groups,
+    node_slices,
+    serving_replay,
+    volcano_spec,
+)
 
 #: up to this many workloads the YAML is block style; beyond it one JSON flow mapping per line
 BLOCK_STYLE_MAX = 2000
@@ -83,8 +96,21 @@ class ReplayResult:
         return aliases_from_scenario(self.scenario)
 
 
-def _collect(events: Sequence[Event]) -> tuple[dict[str, Any], float, dict[str, _Node], dict[str, _Pod],
-                                               dict[str, Event], list[Event]]:
+@dataclass(slots=True)
+class _Controllers:
+    """What controllers left in the timeline: nodes the autoscaler asked for, HPA rescales, claims."""
+
+    provisioned: set[str] = field(default_factory=set)
+    volcano: dict[str, Any] | None = None
+    rescales: list[Event] = field(default_factory=list)
+    claims: list[Event] = field(default_factory=list)
+    #: the timeline position (seq) of each Volcano PodGroup's first ``PodGroupPhase`` Inqueue
+    inqueue: dict[str, int] = field(default_factory=dict)
+
+
+def _collect(events: Sequence[Event], ctl: _Controllers | None = None) -> tuple[
+        dict[str, Any], float, dict[str, _Node], dict[str, _Pod], dict[str, Event], list[Event]]:
+    ctl = ctl if ctl is not None else _Controllers()
     header: dict[str, Any] = {}
     end = 0.0
     nodes: dict[str, _Node] = {}
@@ -125,15 +151,27 @@ def _collect(events: Sequence[Event]) -> tuple[dict[str, Any], float, dict[str, 
             gangs.setdefault(ev.group or ev.key, ev)
         elif tp == "QueueConfigured":
             queues.append(ev)
+        elif tp == "NodeProvisioning":
+            ctl.provisioned.add(ev.name)
+        elif tp == "SuccessfulRescale":
+            ctl.rescales.append(ev)
+        elif tp == "ClaimCreated":
+            ctl.claims.append(ev)
+        elif tp == "VolcanoConfigured" and ctl.volcano is None:
+            ctl.volcano = ev.data
+        elif tp == "PodGroupPhase" and ev.data.get("phase") == "Inqueue":
+            ctl.inqueue.setdefault(ev.group or ev.key, ev.seq)
     duration = header.get("duration")
     if isinstance(duration, int | float) and not isinstance(duration, bool) and duration > 0:
         end = max(end, float(duration))
-    # a pod the owner created to replace a preempted one (kube-scheduler preemption: <victim>-p<n>)
-    gone = {p.key for p in pods.values() if p.gone}
-    for p in pods.values():
+    # a pod the owner created to replace a preempted one (kube-scheduler preemption: <victim>-p<n>), or
+    # one that failed with its node (the simulator's owner recreates it at once, under the same name form)
+    for p in sorted(pods.values(), key=lambda p: (p.created, p.seq)):
         m = re.fullmatch(r"(.+)-p\d+", p.key)
-        if m is not None and m.group(1) in gone:
-            p.replacement_of = m.group(1)
+        base = pods.get(m.group(1)) if m is not None else None
+        if base is not None and (base.gone or (base.failed and base.ended == p.created)):
+            base.gone = True
+            p.replacement_of = base.key
     return header, end, nodes, pods, gangs, queues
 
 
@@ -153,39 +191,50 @@ def _runtime(p: _Pod, replaced_by: Mapping[str, _Pod]) -> float | None:
     return None
 
 
-def _template(data: Mapping[str, Any]) -> dict[str, Any]:
+def _template(data: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     t: dict[str, Any] = {"requests": dict(data.get("requests") or {})}
     for k in ("nodeSelector", "tolerations", "affinity"):
         v = data.get(k)
         if v:
             t[k] = v
+    if extra:
+        t.update(extra)
     return t
 
 
-def _pools(nodes: Mapping[str, _Node]) -> tuple[list[dict[str, Any]], list[str]]:
+def _slices_shape(node: str, slices: list[dict[str, Any]]) -> str:
+    """A node's slices with its own name taken out (nodes whose devices differ only by it share a shape)."""
+    return json.dumps(slices, sort_keys=True).replace(json.dumps(node), '"<node>"')
+
+
+def _pools(nodes: Mapping[str, _Node], taken: frozenset[str] = frozenset()) -> tuple[list[dict[str, Any]], list[str]]:
+    """Pools of listed nodes (nodes as they were); pool names in ``taken`` (autoscaled groups) are avoided."""
     notes: list[str] = []
     shapes: dict[str, dict[str, Any]] = {}
     members: dict[str, list[_Node]] = {}
     for n in sorted(nodes.values(), key=lambda n: (n.ready, n.seq)):
         d = n.data
         labels = {k: v for k, v in sorted((d.get("labels") or {}).items()) if k not in PER_NODE_LABELS}
-        shape = {"labels": labels, "taints": list(d.get("taints") or []),
-                 "allocatable": dict(d.get("allocatable") or {})}
+        shape: dict[str, Any] = {"labels": labels, "taints": list(d.get("taints") or []),
+                                 "allocatable": dict(d.get("allocatable") or {})}
         if isinstance(d.get("pricePerHour"), int | float):
             shape["pricePerHour"] = d["pricePerHour"]
+        slices = node_slices(n.name, d) if d.get("devices") else []
+        key = {**shape, "resourceSlices": _slices_shape(n.name, slices)} if slices else shape
         base = dns_label(str(d.get("pool") or "nodes"), "nodes")
         name, i = base, 1
-        while name in shapes and shapes[name] != shape:
+        while name in taken or (name in shapes and shapes[name]["key"] != key):
             i += 1
             name = f"{base}-{i}"
         if name not in shapes:
-            shapes[name] = shape
+            shapes[name] = {"key": key, "shape": {**shape, **({"resourceSlices": slices} if slices else {})}}
             members[name] = []
         members[name].append(n)
-        if d.get("devices"):
-            notes.append(f"node {n.name}: DRA devices are not carried into the scenario")
+        if d.get("devices") and not slices:
+            notes.append(f"node {n.name}: its DRA devices belong to no per-node pool and are not carried over")
     pools: list[dict[str, Any]] = []
-    for name, shape in shapes.items():
+    for name, entry in shapes.items():
+        shape = entry["shape"]
         ns = members[name]
         pool: dict[str, Any] = {"name": name, "count": len(ns), **{k: v for k, v in shape.items() if v or
                                                                       k == "allocatable"}}
@@ -197,6 +246,7 @@ def _pools(nodes: Mapping[str, _Node]) -> tuple[list[dict[str, Any]], list[str]]
 
 def _kueue(queues: Sequence[Event], header: Mapping[str, Any]) -> dict[str, Any] | None:
     cqs, lqs, flavors = [], [], set()
+    acs: dict[str, dict[str, Any]] = {}
     for ev in queues:
         d = ev.data
         if ev.kind == "ClusterQueue":
@@ -209,6 +259,12 @@ def _kueue(queues: Sequence[Event], header: Mapping[str, Any]) -> dict[str, Any]
                 for f in rg.get("flavors") or []:
                     if isinstance(f, dict) and isinstance(f.get("name"), str):
                         flavors.add(f["name"])
+            checks = [c for c in d.get("admissionChecks") or [] if isinstance(c, dict) and c.get("name")]
+            if checks:  # Kueue's ProvisioningRequest admission checks, rebuilt from what QueueConfigured holds
+                spec["admissionChecksStrategy"] = {"admissionChecks": [
+                    {"name": c["name"], "onFlavors": list(c.get("onFlavors") or [])} for c in checks]}
+                for c in checks:
+                    acs.setdefault(c["name"], c)
             cqs.append({"metadata": {"name": ev.name}, "spec": spec})
         elif ev.kind == "LocalQueue":
             lqs.append({"metadata": {"name": ev.name, "namespace": ev.namespace or "default"},
@@ -217,6 +273,16 @@ def _kueue(queues: Sequence[Event], header: Mapping[str, Any]) -> dict[str, Any]
         return None
     out: dict[str, Any] = {"resourceFlavors": [{"metadata": {"name": f}} for f in sorted(flavors)],
                            "clusterQueues": cqs, "localQueues": lqs}
+    if acs:
+        out["admissionChecks"] = [
+            {"metadata": {"name": n}, "spec": {"controllerName": c.get("controllerName"), "parameters": {
+                "apiGroup": "kueue.x-k8s.io", "kind": "ProvisioningRequestConfig",
+                "name": c.get("provisioningRequestConfig")}}} for n, c in sorted(acs.items())]
+        configs = {str(c.get("provisioningRequestConfig")): c for c in acs.values()}
+        out["provisioningRequestConfigs"] = [
+            {"metadata": {"name": n}, "spec": {k: c[k] for k in ("provisioningClassName", "parameters",
+                                                                 "managedResources", "retryStrategy") if k in c}}
+            for n, c in sorted(configs.items())]
     w = header.get("waitForPodsReady")
     if isinstance(w, dict):
         wf: dict[str, Any] = {"enable": bool(w.get("enabled", True))}
@@ -239,10 +305,49 @@ def derive_scenario(events: Sequence[Event], *, name: str | None = None, seed: i
     mapping) gives the profile, else the ``RunStarted`` header's ``scheduler`` if it has one, else the
     scenario keeps kube-scheduler's default (``LeastAllocated`` over cpu and memory).
     """
-    header, end, nodes, pods, gangs, queues = _collect(events)
+    ctl = _Controllers()
+    header, end, nodes, pods, gangs, queues = _collect(events, ctl)
     notes: list[str] = []
-    pools, pool_notes = _pools(nodes)
+    serving = serving_replay(header, ctl.rescales)
+    notes += serving.notes
+    # nodes the replayed actions add and remove again (setPoolSize, deleteNode, failNode) are not listed
+    acts = node_actions(serving.actions)
+    if acts.pool_times or acts.node_times:
+        kept: dict[str, _Node] = {}
+        for k, n in nodes.items():
+            pool_name = str(n.data.get("pool") or "")
+            if acts.added(pool_name, n.ready):
+                continue
+            gone = n.removed is not None and acts.removed(pool_name, n.name, n.removed)
+            kept[k] = _Node(n.name, n.ready, n.seq, n.data, None if gone else n.removed)
+        nodes = kept
+    # node groups the cluster autoscaler managed grow and shrink again; other nodes are listed as they were
+    groups = node_groups(header)
+    grouped: dict[str, list[_Node]] = {g: [] for g in groups}
+    for n in sorted(nodes.values(), key=lambda n: (n.ready, n.seq)):
+        g = str(n.data.get("pool") or "")
+        if g in grouped:
+            grouped[g].append(n)
+    pools, pool_notes = _pools({k: n for k, n in nodes.items() if str(n.data.get("pool") or "") not in groups},
+                               frozenset(groups))
+    for g, tmpl in groups.items():
+        members_g = grouped[g]
+        initial = sum(1 for n in members_g if n.ready == 0 and n.name not in ctl.provisioned)
+        pool = autoscaled_pool(tmpl, initial, members_g[0].data if members_g else None)
+        slices = node_slices(members_g[0].name, members_g[0].data) if members_g else []
+        if slices:
+            pool["resourceSlices"] = slices
+        pools.append(pool)
+    # pools in the order their first nodes appeared (the scenario's order: the engine adds nodes so)
+    def first_node(pool: Mapping[str, Any]) -> tuple[float, int]:
+        members_p = grouped.get(pool["name"]) if pool["name"] in groups else \
+            [nodes[x["name"]] for x in pool.get("nodes") or [] if x["name"] in nodes]
+        return min(((n.ready, n.seq) for n in members_p or []), default=(float("inf"), 0))
+
+    pools.sort(key=first_node)
     notes += pool_notes
+    dra = dra_replay(ctl.claims, {k: p.data for k, p in pods.items()}, header)
+    notes += dra.notes
     run_s = max(end, 1.0)
     scen_name = dns_label(name or f"{header.get('scenario') or 'recording'}-replay", "replay")
     used: set[tuple[str, str]] = set()
@@ -287,7 +392,8 @@ def derive_scenario(events: Sequence[Event], *, name: str | None = None, seed: i
         for x in pod_sets or [{"name": "main", "count": total}]:
             sname = str(x.get("name") or "main")
             candidates = by_set.get(sname) or first_pods
-            tmpl = _template(candidates[0].data) if candidates else {"requests": dict(x.get("requests") or {})}
+            tmpl = (_template(candidates[0].data, dra.pod_fields.get(candidates[0].key)) if candidates
+                    else {"requests": dict(x.get("requests") or {})})
             if not tmpl["requests"] and x.get("requests"):
                 tmpl["requests"] = dict(x["requests"])
             entry: dict[str, Any] = {"name": dns_label(sname, "main"), "replicas": int(x.get("count") or 1),
@@ -309,7 +415,18 @@ def derive_scenario(events: Sequence[Event], *, name: str | None = None, seed: i
             if policy == "coscheduling" and isinstance(d.get("timeoutSeconds"), int | float):
                 gang["timeout"] = go_duration(float(d["timeoutSeconds"]))
             w["gang"] = gang
-        if d.get("queue"):
+        elif policy == "volcano":
+            gang = {"policy": "volcano"}
+            for k in ("queue", "minCount", "minTaskMember"):
+                if d.get(k) is not None:
+                    gang[k] = d[k]
+            # pods that existed before the PodGroup was Inqueue were an operator's (JobSet, PyTorchJob, …),
+            # not the Volcano Job controller's delayed creation: keep that
+            inq = ctl.inqueue.get(gkey)
+            if first_pods and (inq is None or min(p.seq for p in first_pods) < inq):
+                gang["delayPodCreation"] = False
+            w["gang"] = gang
+        if d.get("queue") and policy != "volcano":
             w["queue"] = d["queue"]
         elif policy == "kueue":
             notes.append(f"workload {gkey}: Kueue workload without a LocalQueue name; replayed without Kueue")
@@ -319,21 +436,20 @@ def derive_scenario(events: Sequence[Event], *, name: str | None = None, seed: i
     for p in sorted(pods.values(), key=lambda p: (p.created, p.seq)):
         if (p.group is not None and p.group in gangs) or p.replacement_of is not None:
             continue
+        if serving.owns(p.namespace, p.name):
+            continue   # the replayed Deployment's ReplicaSet creates it (and the HPA sizes it) again
         prt = _runtime(p, replaced_by)
-        failed += p.failed
+        failed += p.failed and not p.gone
         w = {"name": gen_name(p.namespace, p.name), "namespace": dns_label(p.namespace, "default"),
              "arrival": {"at": [go_duration(p.created)]}}
         if isinstance(p.data.get("priority"), int):
             w["priority"] = p.data["priority"]
-        w["template"] = _template(p.data)
+        w["template"] = _template(p.data, dra.pod_fields.get(p.key))
         w["duration"] = go_duration(run_s if prt is None else prt)
         w["names"] = {"pods": [p.name]}
         units.append((p.created, p.seq, w))
     if failed:
         notes.append(f"{failed} pod(s) failed in the recording; the replay runs them to completion")
-    claims = sum(1 for p in pods.values() if p.data.get("claims"))
-    if claims:
-        notes.append(f"{claims} pod(s) had DRA resource claims; claims are not carried into the scenario")
     units.sort(key=lambda u: (u[0], u[1]))
     spec: dict[str, Any] = {"seed": seed if seed is not None else int(header.get("seed") or 0),
                             "duration": go_duration(run_s), "cluster": {"nodePools": pools}}
@@ -343,9 +459,20 @@ def derive_scenario(events: Sequence[Event], *, name: str | None = None, seed: i
     else:
         notes.append("the timeline does not record the scheduler profile; the scenario uses kube-scheduler's "
                      "default (LeastAllocated over cpu and memory) — set spec.scheduler if yours differs")
+    auto = autoscaler_spec(header)
+    if auto is not None:
+        spec["autoscaler"] = auto
     kueue = _kueue(queues, header)
     if kueue is not None:
         spec["kueue"] = kueue
+    if dra.dra is not None:
+        spec["dra"] = dra.dra
+    if ctl.volcano is not None:
+        spec["volcano"] = volcano_spec(ctl.volcano)
+    if serving.serving is not None:
+        spec["serving"] = serving.serving
+    if serving.actions:
+        spec["actions"] = serving.actions
     fitted = fit_latencies(events) if fit else {}
     lat = {k: v["distribution"] for k, v in fitted.items() if v.get("distribution") is not None}
     if lat:

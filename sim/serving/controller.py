@@ -11,6 +11,8 @@ scripted actions, as one controller on the host.
   each; with no Ready pod the traffic is dropped; beyond capacity it queues. A request's latency is an
   M/M/1 sojourn at one pod (rate μ = capacity, arrivals λ = load / ready pods) plus the backlog's wait.
 * **HPA** (every 15 s, :mod:`sim.serving.hpa`): ``SuccessfulRescale`` when it changes a Deployment's size.
+* **ScalingReplicaSet**: the Deployment controller's event on the Deployment whenever its desired replicas
+  change (created, a ``scale`` action, an HPA rescale): ``Scaled up|down replica set <rs> from <m> to <n>``.
 * **Actions** (``spec.actions``) run at their time.
 """
 
@@ -136,7 +138,23 @@ class ServingController:
 
     def _create_all(self) -> None:
         for k in sorted(self.deployments):
-            self.reconcile(self.deployments[k])
+            d = self.deployments[k]
+            target, d.replicas = d.replicas, 0
+            self.scale(d, target)
+
+    def scale(self, d: Deployment, replicas: int) -> None:
+        """Set the Deployment's desired replicas: its ``ScalingReplicaSet`` event (when the size changes),
+        then the ReplicaSet's pods follow."""
+        old = d.replicas
+        if replicas != old:
+            meta = d.plan.obj.metadata
+            rs = f"{meta.name}-{d.plan.hash}"
+            verb = "up" if replicas > old else "down"
+            self.host.emit("ScalingReplicaSet", "Deployment", meta.name, meta.namespace,
+                           reason=f"Scaled {verb} replica set {rs} from {old} to {replicas}",
+                           data={"from": old, "to": replicas, "replicaSet": rs})
+            d.replicas = replicas
+        self.reconcile(d)
 
     def reconcile(self, d: Deployment) -> None:
         host = self.host
@@ -273,17 +291,14 @@ class ServingController:
                        reason=f"New size: {new}; reason: {reason}",
                        data={"from": current, "to": new, "metric": why, "value": round(shown[0], 6),
                              "target": shown[1]})
-        d.replicas = new
-        self.reconcile(d)
+        self.scale(d, new)
 
     # ------------------------------------------------------------------ actions
 
     def act(self, a: Action) -> None:
         host = self.host
         if a.scale is not None:
-            d = self.deployments[f"{a.scale.namespace}/{a.scale.deployment}"]
-            d.replicas = a.scale.replicas
-            self.reconcile(d)
+            self.scale(self.deployments[f"{a.scale.namespace}/{a.scale.deployment}"], a.scale.replicas)
         elif a.setWeights is not None:
             key = f"{a.setWeights.namespace}/{a.setWeights.route}"
             route = self.plan.routes[key]

@@ -87,15 +87,31 @@ class ServingPlan:
     routes: dict[str, HTTPRoute] = field(default_factory=dict)
     loads: list[LoadPlan] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    #: the Deployments, HPAs and HTTPRoutes as read, in the order the scenario gives them
+    objects: list[Any] = field(default_factory=list)
+    #: the scenario's directory (a trace load's CSV path is relative to it)
+    base_dir: Path | None = None
 
     def header(self) -> dict[str, Any]:
-        """What ``RunStarted.data.serving`` records: each HPA's bounds, tolerance and windows."""
+        """What ``RunStarted.data.serving`` records: each HPA's bounds, tolerance and windows; and, so that
+        ``kubetwin replay`` and ``--metrics`` can rebuild the traffic, the objects as read, the loads (a
+        trace's CSV path made absolute) and the scripted actions."""
+        loads = []
+        for lp in self.loads:
+            ld = lp.load.model_dump(mode="json", exclude_none=True, by_alias=True)
+            tr = lp.load.requestsPerSecond.trace
+            if tr is not None and not Path(tr.csv).is_absolute() and self.base_dir is not None:
+                ld["requestsPerSecond"]["trace"]["csv"] = str((self.base_dir / tr.csv).resolve())
+            loads.append(ld)
         return {"horizontalPodAutoscalers": [
             {"name": h.key, "target": h.target, "minReplicas": h.obj.spec.minReplicas,
              "maxReplicas": h.obj.spec.maxReplicas, "tolerance": _tolerance(h.down),
              "scaleUpStabilizationSeconds": h.up.stabilizationWindowSeconds,
              "scaleDownStabilizationSeconds": h.down.stabilizationWindowSeconds, "syncPeriodSeconds": SYNC_PERIOD}
-            for h in self.hpas]}
+            for h in self.hpas],
+            "objects": [o.model_dump(mode="json", exclude_none=True, by_alias=True) for o in self.objects],
+            "loads": loads,
+            "actions": [a.model_dump(mode="json", exclude_none=True, by_alias=True) for a in self.actions]}
 
 
 def _tolerance(rules: ScalingRules) -> float:
@@ -130,8 +146,9 @@ def plan_from(scenario: Scenario, seed: int) -> ServingPlan | None:
     src = str(scenario.source) if scenario.source else None
     if spec.serving is None and not spec.actions and not spec.manifests:
         return None
-    plan = ServingPlan(actions=list(spec.actions))
+    plan = ServingPlan(actions=list(spec.actions), base_dir=scenario.base_dir)
     objects = _objects(scenario, src)
+    plan.objects = [obj for _, obj in objects]
     if spec.serving is None and not spec.actions and not objects:
         return None
     for where, obj in objects:

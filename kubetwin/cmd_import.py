@@ -8,9 +8,10 @@ real creation, scheduling and deletion times. The importer writes
   (``deletion_time − scheduled_time``, or ``− creation_time`` for a Pod the production scheduler never
   placed; Pods never deleted run past the end). Whole GPUs are ``nvidia.com/gpu`` requests; ``gpu_spec``
   is a required node affinity on the GPU-model label; a share of one GPU (``gpu_milli`` < 1000) is, with
-  ``--gpu-sharing dra``, a DRA ResourceClaimTemplate asking one shareable GPU device for that much
-  consumable capacity, or with ``--gpu-sharing whole`` (the default until the scenario loader reads the
-  DRA fields) one whole ``nvidia.com/gpu``;
+  ``--gpu-sharing dra`` (the default), a DRA ResourceClaimTemplate asking one shareable GPU device for
+  that much consumable capacity (the GPUs are DRA devices; whole-GPU requests reach them through the
+  DeviceClass's ``extendedResourceName``), or with ``--gpu-sharing whole`` one whole ``nvidia.com/gpu``
+  (the GPUs stay in ``allocatable``);
 - with ``--timeline``, what the production scheduler did: ``PodCreated`` at each Pod's real creation time
   and ``Scheduled`` at its real scheduling time (``source: live``, ``trace: openb`` in the header), so
   ``kubetwin compare`` can set a simulation of the scenario beside reality.
@@ -33,7 +34,16 @@ import yaml
 from rich.console import Console
 
 from models.errors import InputError
-from models.openb import GPU_MILLI, OpenbNode, OpenbPod, read_nodes, read_pods, real_wait_seconds
+from models.openb import (
+    GPU_MILLI,
+    REAL_WAIT_ANNOTATION,
+    OpenbNode,
+    OpenbPod,
+    describe_real_wait,
+    read_nodes,
+    read_pods,
+    real_wait_seconds,
+)
 from models.timeline import TimelineWriter
 
 #: Node label holding the GPU model (``V100M16``, ``T4``, ``G2``…); ``gpu_spec`` selects on it.
@@ -153,7 +163,7 @@ def _times(pods: Sequence[OpenbPod], pods_file: Path) -> tuple[float, bool]:
 
 
 def build_scenario(nodes: Sequence[OpenbNode], pods: Sequence[OpenbPod], *, nodes_file: Path, pods_file: Path,
-                   gpu_sharing: str = "whole", untimed_duration: float = 3600.0) -> dict[str, Any]:
+                   gpu_sharing: str = "dra", untimed_duration: float = 3600.0) -> dict[str, Any]:
     """The scenario document (a plain dict, ready for YAML)."""
     if gpu_sharing not in GPU_SHARING_MODES:
         raise InputError(f"unknown GPU sharing mode {gpu_sharing!r}", field="--gpu-sharing",
@@ -215,7 +225,7 @@ def build_scenario(nodes: Sequence[OpenbNode], pods: Sequence[OpenbPod], *, node
         f"{ANNOTATION_PREFIX}pods": str(pods_file),
         f"{ANNOTATION_PREFIX}gpu-sharing": gpu_sharing,
         f"{ANNOTATION_PREFIX}time-origin-seconds": f"{origin:g}",
-        f"{ANNOTATION_PREFIX}real-wait-seconds": json.dumps(waits, separators=(",", ":")),
+        REAL_WAIT_ANNOTATION: json.dumps(waits, separators=(",", ":")),
     }
     return {"apiVersion": "kubetwin.dev/v1alpha1", "kind": "Scenario",
             "metadata": {"name": dns_name(f"openb-{pods_file.stem.removeprefix('openb_')}"),
@@ -271,7 +281,7 @@ def write_timeline(path: Path, pods: Sequence[OpenbPod], scenario_name: str) -> 
 
 
 def import_openb(nodes_file: Path, pods_file: Path, out: Path, timeline: Path | None = None,
-                 gpu_sharing: str = "whole") -> dict[str, Any]:
+                 gpu_sharing: str = "dra") -> dict[str, Any]:
     """Read the trace, write the scenario (and timeline); returns a small report."""
     t0 = time.perf_counter()
     nodes = read_nodes(nodes_file)
@@ -301,8 +311,9 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("-o", "--output", help="scenario YAML to write")],
         timeline: Annotated[Path | None, typer.Option("--timeline", help="also write the real trace as a "
                                                                          "timeline (JSONL)")] = None,
-        gpu_sharing: Annotated[str, typer.Option("--gpu-sharing", help="GPU shares as DRA claims ('dra') or "
-                                                                       "rounded up to whole GPUs ('whole')")] = "whole",
+        gpu_sharing: Annotated[str, typer.Option("--gpu-sharing", help="GPU shares as DRA claims on shareable GPU "
+                                                                       "devices ('dra', the default) or rounded "
+                                                                       "up to whole nvidia.com/gpu ('whole')")] = "dra",
     ) -> None:
         report = import_openb(nodes, pods, out, timeline, gpu_sharing)
         console = Console(highlight=False)
@@ -311,5 +322,4 @@ def register(app: typer.Typer) -> None:
                       f"({report['sharedGpuPods']} sharing a GPU, --gpu-sharing {gpu_sharing})")
         if timeline is not None:
             console.print(f"wrote {timeline}: {report['timelineEvents']} events (source live, trace openb)")
-        console.print(f"real scheduling wait: p50 {w['p50']} s, p90 {w['p90']} s, p99 {w['p99']} s "
-                      f"over {w['count']} scheduled pods; {report['wallSeconds']:.2f} s")
+        console.print(f"{describe_real_wait(w)}; {report['wallSeconds']:.2f} s")

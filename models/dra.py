@@ -21,10 +21,11 @@ accepted silently. Every CEL selector is compiled at load time: a bad one is an
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.cel import CelError, compile_selector, semver_value
@@ -32,7 +33,7 @@ from models.errors import InputError
 from models.k8s import K8sModel, PodTemplate, QuantityValue
 from models.kueue import field_path, input_error_from, unmodelled_fields
 from models.quantity import Quantity, QuantityError
-from models.yaml_input import load_documents
+from models.yaml_input import Loader, load_documents, locate
 
 GROUP = "resource.k8s.io"
 VERSIONS = ("v1", "v1beta1", "v1beta2")
@@ -230,6 +231,14 @@ class Device(DRAModel):
         return {qualify(k, driver): v for k, v in self.capacity.items()}
 
 
+def capacity_key(name: str, driver: str) -> str:
+    """A capacity's QualifiedName as the timeline writes it (``NodeReady.data.devices[].capacity``,
+    ``requestPolicy`` and ``ClaimAllocated.data.devices[].consumedCapacity`` alike): without the driver's
+    own domain, as devices publish it and as ResourceClaim status ``consumedCapacity`` keys it (a name
+    without a domain is in the driver's domain, so ``memory`` and ``<driver>/memory`` are one name)."""
+    return name.removeprefix(f"{driver}/")
+
+
 def qualify(name: str, driver: str) -> str:
     """``productName`` of driver ``gpu.nvidia.com`` → ``gpu.nvidia.com/productName``."""
     return name if "/" in name else f"{driver}/{name}"
@@ -416,12 +425,32 @@ class ResourceClaimSpec(DRAModel):
     devices: DeviceClaim = Field(default_factory=DeviceClaim)
 
 
+def _reject_flat_v1(data: Any) -> None:
+    """A v1/v1beta2 claim whose request sets the request fields directly (the v1beta1 shape) is an
+    error, as on the API server; the message names the field inside the object and the fix."""
+    if not isinstance(data, dict):
+        return
+    version = str(data.get("apiVersion", f"{GROUP}/v1")).partition("/")[2]
+    flat = _flat_v1_request(data) if version != "v1beta1" else None
+    if flat is not None:
+        loc, key = flat
+        raise ValueError(f"{field_path(loc)}: {key!r} is set directly on the request, the {GROUP}/v1beta1 "
+                         f"shape; {GROUP}/{version} puts it under `exactly:` (move the request fields under "
+                         f"`exactly:`, or set apiVersion: {GROUP}/v1beta1)")
+
+
 class ResourceClaim(DRAModel):
     apiVersion: str = f"{GROUP}/v1"
     kind: Literal["ResourceClaim"] = "ResourceClaim"
     metadata: ObjectMeta
     spec: ResourceClaimSpec
     status: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _v1_shape(cls, data: Any) -> Any:
+        _reject_flat_v1(data)
+        return data
 
 
 class ResourceClaimTemplateSpec(DRAModel):
@@ -434,6 +463,12 @@ class ResourceClaimTemplate(DRAModel):
     kind: Literal["ResourceClaimTemplate"] = "ResourceClaimTemplate"
     metadata: ObjectMeta
     spec: ResourceClaimTemplateSpec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _v1_shape(cls, data: Any) -> Any:
+        _reject_flat_v1(data)
+        return data
 
 
 DRAObject = DeviceClass | ResourceSlice | ResourceClaim | ResourceClaimTemplate
@@ -473,36 +508,120 @@ def selectors_of(obj: DRAObject) -> Iterator[tuple[str, str]]:
                        s.cel.expression)
 
 
-def parse_dra_object(doc: dict[str, Any], *, file: str | None = None,
-                     prefix: str = "") -> tuple[DRAObject, list[str]]:
-    """Validate one DRA object and list its unmodelled fields as warnings; compile its selectors."""
+def _object_label(doc: dict[str, Any]) -> str:
+    """``Kind namespace/name`` (or ``Kind name``) of a raw object, for messages."""
+    meta = doc.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    name = str(meta.get("name", "?"))
+    ns = meta.get("namespace")
+    return f"{doc.get('kind', '?')} {ns}/{name}" if ns else f"{doc.get('kind', '?')} {name}"
+
+
+def _flat_v1_request(doc: dict[str, Any]) -> tuple[tuple[int | str, ...], str] | None:
+    """(path, field) of the first request of a v1/v1beta2 claim that sets a request field directly
+    (the v1beta1 shape), which the v1 API server rejects: those fields live under ``exactly``."""
+    spec = doc.get("spec")
+    base: tuple[int | str, ...] = ("spec",)
+    if doc.get("kind") == "ResourceClaimTemplate" and isinstance(spec, dict):
+        spec, base = spec.get("spec"), ("spec", "spec")
+    devices = spec.get("devices") if isinstance(spec, dict) else None
+    requests = devices.get("requests") if isinstance(devices, dict) else None
+    for i, r in enumerate(requests if isinstance(requests, list) else []):
+        if isinstance(r, dict):
+            for k in _REQUEST_FIELDS:
+                if k in r:
+                    return (*base, "devices", "requests", i, k), k
+    return None
+
+
+def _document_position(text: str, doc: dict[str, Any],
+                       loc: tuple[int | str, ...]) -> tuple[int, int] | None:
+    """(line, column), 1-based, of field ``loc`` of the object ``doc`` inside the YAML stream ``text``
+    (the object is found by value among the documents and the items of ``List`` documents)."""
+    try:
+        docs = load_documents(text, "<position>")
+        marks = [(ev.start_mark.index, ev.end_mark.index) for ev in yaml.parse(text, Loader=Loader)
+                 if isinstance(ev, yaml.DocumentStartEvent | yaml.DocumentEndEvent)
+                 and ev.start_mark is not None and ev.end_mark is not None]
+    except (InputError, yaml.YAMLError):
+        return None
+    for i, d in enumerate(docs):
+        inner: tuple[int | str, ...] | None = None
+        if d == doc:
+            inner = ()
+        elif isinstance(d, dict) and isinstance(d.get("items"), list):
+            for j, item in enumerate(d["items"]):
+                if item == doc:
+                    inner = ("items", j)
+                    break
+        if inner is None or 2 * i + 1 >= len(marks):
+            continue
+        start, end = marks[2 * i][0], marks[2 * i + 1][1]
+        line_start = text.rfind("\n", 0, start) + 1
+        where = locate(text[line_start:end] or text[line_start:], (*inner, *loc))
+        if where is None:
+            return None
+        return where[0] + text.count("\n", 0, line_start), where[1]
+    return None
+
+
+def parse_dra_object(doc: dict[str, Any], *, file: str | None = None, prefix: str = "",
+                     text: str | None = None) -> tuple[DRAObject, list[str]]:
+    """Validate one DRA object and list its unmodelled fields as warnings; compile its selectors.
+
+    With ``text`` (the YAML file the object was read from) an error carries the line and column of the
+    offending field, and names the object (``Kind namespace/name``) and the field path inside it."""
     api_version = str(doc.get("apiVersion", ""))
     group, _, version = api_version.partition("/")
+    label = _object_label(doc)
+
+    def error(msg: str, loc: tuple[int | str, ...], fix: str | None) -> InputError:
+        field = field_path(loc, prefix) or None
+        line = column = None
+        if text is not None:
+            where = _document_position(text, doc, loc)
+            if where is not None:
+                line, column = where
+            field = f"{label}: {field_path(loc)}" if loc else label
+        return InputError(msg, file=file, field=field, fix=fix, line=line, column=column)
+
     if group != GROUP or version not in VERSIONS:
-        raise InputError(f"apiVersion {api_version!r} is not a DRA API kubetwin reads", file=file,
-                         field=field_path(("apiVersion",), prefix),
-                         fix=f"use one of {', '.join(f'{GROUP}/{v}' for v in VERSIONS)}")
+        raise error(f"apiVersion {api_version!r} is not a DRA API kubetwin reads", ("apiVersion",),
+                    f"use one of {', '.join(f'{GROUP}/{v}' for v in VERSIONS)}")
     kind = str(doc.get("kind"))
     model = _KINDS.get(kind)
     if model is None:
-        raise InputError(f"kind {kind!r} is not a DRA object kubetwin reads", file=file,
-                         field=field_path(("kind",), prefix), fix=f"use one of {', '.join(DRA_KINDS)}")
+        raise error(f"kind {kind!r} is not a DRA object kubetwin reads", ("kind",),
+                    f"use one of {', '.join(DRA_KINDS)}")
+    flat = _flat_v1_request(doc) if version != "v1beta1" else None
+    if flat is not None:
+        loc, key = flat
+        raise error(f"{key!r} is set directly on the request, the {GROUP}/v1beta1 shape; {api_version} "
+                    "puts the request fields under `exactly:` and its API server rejects this", loc,
+                    f"move {key} (and the other request fields) under `exactly:`, "
+                    f"or set apiVersion: {GROUP}/v1beta1")
     try:
         obj: DRAObject = model.model_validate(doc)  # type: ignore[assignment]
     except ValidationError as e:
+        first = e.errors()[0]
+        loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         err = input_error_from(e, file=file, prefix=prefix)
+        fix = err.fix
         if (err.field or "").endswith("cel.expression"):
-            meta = doc.get("metadata")
-            name = meta.get("name") if isinstance(meta, dict) else None
-            raise InputError(f"{kind} {name!r}: {err.message}", file=file, field=err.field,
-                             fix="write a CEL expression over `device` (driver, attributes, capacity)") from None
-        raise err from None
+            if text is None:
+                raise InputError(f"{label}: {err.message}", file=file, field=err.field,
+                                 fix="write a CEL expression over `device` (driver, attributes, capacity)") from None
+            fix = "write a CEL expression over `device` (driver, attributes, capacity)"
+        if text is None:
+            raise err from None
+        raise error(err.message, loc, fix) from None
     warnings = [f"{p}: field is not modelled by kubetwin and is ignored"
                 for p in unmodelled_fields(obj, prefix) if not p.endswith(".status") and p != "status"]
     return obj, warnings
 
 
-def parse_dra_documents(docs: list[Any], *, file: str | None = None) -> tuple[list[DRAObject], list[str]]:
+def parse_dra_documents(docs: list[Any], *, file: str | None = None,
+                        text: str | None = None) -> tuple[list[DRAObject], list[str]]:
     """Every DRA object in ``docs`` (``List`` kinds are opened); other objects are skipped."""
     objs: list[DRAObject] = []
     warnings: list[str] = []
@@ -513,11 +632,11 @@ def parse_dra_documents(docs: list[Any], *, file: str | None = None) -> tuple[li
         if isinstance(items, list):
             for j, item in enumerate(items):
                 if is_dra(item):
-                    o, w = parse_dra_object(item, file=file, prefix=f"[{i}].items[{j}]")
+                    o, w = parse_dra_object(item, file=file, prefix=f"[{i}].items[{j}]", text=text)
                     objs.append(o)
                     warnings.extend(w)
         elif is_dra(doc):
-            o, w = parse_dra_object(doc, file=file, prefix=f"[{i}]" if len(docs) > 1 else "")
+            o, w = parse_dra_object(doc, file=file, prefix=f"[{i}]" if len(docs) > 1 else "", text=text)
             objs.append(o)
             warnings.extend(w)
     return objs, warnings
@@ -711,12 +830,67 @@ def load_slice_file(path: str, base_dir: Path) -> list[ResourceSlice]:
         raise InputError(f"cannot read: {e.strerror}", file=str(p), fix="check the path (relative to the scenario)") \
             from None
     docs = load_documents(text, str(p))
-    objs, _ = parse_dra_documents(docs, file=str(p))
+    objs, _ = parse_dra_documents(docs, file=str(p), text=text)
     slices = [o for o in objs if isinstance(o, ResourceSlice)]
     if not slices:
         raise InputError("holds no resource.k8s.io ResourceSlice", file=str(p),
                          fix="write ResourceSlice objects (apiVersion: resource.k8s.io/v1)")
     return slices
+
+
+def _typed_attribute(a: DeviceAttribute) -> dict[str, Any]:
+    if a.version is not None:
+        return {"version": a.version}
+    v = a.value
+    if isinstance(v, bool):
+        return {"bool": v}
+    return {"int": v} if isinstance(v, int) else {"string": v}
+
+
+def node_devices_payload(slices: Iterable[ResourceSlice]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``NodeReady.data.devices`` and ``sharedCounters`` of the ResourceSlices a node publishes, as the
+    simulator writes them: per (driver, pool) in sorted order, only the pool's highest generation, slices
+    by name, devices in slice order; attributes by qualified name and typed, capacity as canonical
+    quantities (with its ``requestPolicy``) keyed by :func:`capacity_key`, ``allowMultipleAllocations``,
+    ``consumesCounters``, taints.
+    The normalizer of recorded clusters uses it, so a recording and a simulation read alike."""
+    by_pool: dict[tuple[str, str], list[ResourceSlice]] = {}
+    for s in slices:
+        by_pool.setdefault((s.spec.driver, s.spec.pool.name), []).append(s)
+    devices: list[dict[str, Any]] = []
+    counters: list[dict[str, Any]] = []
+    for (driver, pool) in sorted(by_pool):
+        group = by_pool[(driver, pool)]
+        top = max(s.spec.pool.generation for s in group)
+        current = sorted((s for s in group if s.spec.pool.generation == top), key=lambda s: s.metadata.name)
+        sets: dict[str, dict[str, str]] = {}
+        for s in current:
+            for cs in s.spec.sharedCounters:
+                sets[cs.name] = {n: str(Quantity(qty(c.value).value)) for n, c in sorted(cs.counters.items())}
+        counters += [{"driver": driver, "pool": pool, "name": n, "counters": c} for n, c in sorted(sets.items())]
+        for s in current:
+            for d in s.spec.devices:
+                caps = d.qualified_capacity(driver)
+                e: dict[str, Any] = {"driver": driver, "pool": pool, "device": d.name, "attributes": {
+                    k: _typed_attribute(a) for k, a in sorted(d.qualified_attributes(driver).items())}}
+                if caps:
+                    e["capacity"] = {capacity_key(k, driver): str(Quantity(c.quantity.value, "BinarySI"))
+                                     for k, c in sorted(caps.items())}
+                policies = {capacity_key(k, driver): c.requestPolicy.model_dump(mode="json", exclude_none=True)
+                            for k, c in sorted(caps.items()) if c.requestPolicy is not None}
+                if policies:
+                    e["requestPolicy"] = policies
+                if d.allowMultipleAllocations:
+                    e["allowMultipleAllocations"] = True
+                if d.consumesCounters:
+                    e["consumesCounters"] = [{"counterSet": c.counterSet, "counters": {
+                        n: str(Quantity(qty(v.value).value)) for n, v in sorted(c.counters.items())}}
+                        for c in d.consumesCounters]
+                if d.taints:
+                    e["taints"] = [t.model_dump(exclude_none=True) for t in d.taints]
+                devices.append(e)
+    counters.sort(key=lambda c: (c["driver"], c["pool"], c["name"]))
+    return devices, counters
 
 
 def scenario_warnings(spec: Any) -> list[str]:

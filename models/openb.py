@@ -19,12 +19,13 @@ A bad row raises :class:`models.errors.InputError` naming the file, line, column
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from models.errors import InputError
 
@@ -268,3 +269,36 @@ def real_wait_seconds(pods: Iterable[OpenbPod]) -> dict[str, float | int | None]
         return round(waits[lo] + (waits[hi] - waits[lo]) * (pos - lo), 3)
 
     return {"p50": pct(50), "p90": pct(90), "p99": pct(99), "count": len(waits)}
+
+
+def describe_real_wait(waits: Mapping[str, Any]) -> str:
+    """The one line ``kubetwin import openb`` prints about :func:`real_wait_seconds`; a trace without
+    scheduled times says so instead of printing ``None`` percentiles."""
+    if not waits.get("count"):
+        return ("real scheduling wait: not in this trace (no pod has both creation_time and scheduled_time); "
+                "trace.realWaitSeconds will be null")
+    return (f"real scheduling wait: p50 {waits['p50']} s, p90 {waits['p90']} s, p99 {waits['p99']} s "
+            f"over {waits['count']} scheduled pods")
+
+
+#: the scenario annotation ``kubetwin import openb`` stores the real waits in (JSON)
+REAL_WAIT_ANNOTATION = "import.kubetwin.dev/real-wait-seconds"
+
+
+def trace_summary(annotations: Mapping[str, str], file: str | None = None) -> dict[str, Any] | None:
+    """``summary.json``'s ``trace`` section for an imported trace: ``{"realWaitSeconds": {p50, p90, p99,
+    count}}`` from the scenario's :data:`REAL_WAIT_ANNOTATION`; ``None`` for a scenario without it."""
+    text = annotations.get(REAL_WAIT_ANNOTATION)
+    if text is None:
+        return None
+    field = f"metadata.annotations[{REAL_WAIT_ANNOTATION}]"
+    fix = 'write JSON {"p50": s, "p90": s, "p99": s, "count": n} (as kubetwin import openb does) or remove it'
+    try:
+        waits = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"not JSON: {e.msg}", file=file, field=field, fix=fix) from None
+    keys = ("p50", "p90", "p99", "count")
+    if not isinstance(waits, dict) or set(waits) != set(keys) or not all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in waits.values()):
+        raise InputError(f"holds {text!r}", file=file, field=field, fix=fix)
+    return {"realWaitSeconds": {k: waits[k] for k in keys}}

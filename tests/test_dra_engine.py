@@ -92,14 +92,20 @@ def test_extended_resource_served_by_a_device_class(tmp_path: Path) -> None:
     evs = read_timeline(tmp_path / "out" / "timeline.jsonl").events
     # 3 devices 0-600 s (job-0), 3 devices 0-600 s (job-1), 3 devices 600-1200 s (job-2); 8 devices until the
     # run ends idle at 1200 s: 5400 / 9600 = 0.5625 (summary.json keeps 3 decimals, half to even)
+    # per class: 6 devices held 0-600 s, 3 held 600-1200 s: 5400 / 1200 = 4.5 on average, 6 at most
     assert summary["dra"] == {"devices": 8, "deviceAllocationRatio": 0.562, "devicesInUseAtEnd": 0,
-                              "claimsCreated": 0, "claimsAllocatedAtEnd": 0, "claimsPendingAtEnd": 0}
+                              "claimsCreated": 0, "claimsAllocatedAtEnd": 0, "claimsPendingAtEnd": 0,
+                              "byDeviceClass": {"gpu.example.com": {"allocatedMean": 4.5, "allocatedPeak": 6,
+                                                                    "allocatedAtEnd": 0}},
+                              "byModel": {}, "sharedDevices": 0, "sharedUtilisation": {}}
     scheduled = [(e.name, e.t, e.node) for e in evs if e.type == "Scheduled"]
     assert scheduled == [("job-0", 0.0, "gpu-0"), ("job-1", 0.0, "gpu-1"), ("job-2", 600.0, "gpu-0")]
     allocated = [e for e in evs if e.type == "ClaimAllocated"]
     assert [e.name for e in allocated] == ["job-0-extended-resources", "job-1-extended-resources",
                                            "job-2-extended-resources"]
     assert all(len(e.data["devices"]) == 3 for e in allocated)
+    # requests [cpu, example.com/gpu] sorted: the GPU is request 1 of container 0 (kube-scheduler's naming)
+    assert {d["request"] for e in allocated for d in e.data["devices"]} == {"container-0-request-1"}
     failed = [e for e in evs if e.type == "FailedScheduling"]
     assert [(e.name, e.reason) for e in failed] == [("job-2", "0/2 nodes are available: 2 cannot allocate all claims.")]
     bad, _ = independent_dra_check(evs)

@@ -111,7 +111,7 @@ def test_bad_cel_names_object_field_and_message() -> None:
     with pytest.raises(InputError) as e:
         parse_dra_object(doc, file="classes.yaml")
     text = str(e.value)
-    assert text.startswith("classes.yaml: spec.selectors[0].cel.expression: DeviceClass 'gpu'")
+    assert text.startswith("classes.yaml: spec.selectors[0].cel.expression: DeviceClass gpu: CEL selector")
     assert "Syntax error" in text
 
 

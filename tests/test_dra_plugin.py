@@ -135,6 +135,8 @@ def test_extended_resource_served_by_a_device_class() -> None:
     assert schedule(plugin, p, 1) is None
     (ev,) = plugin.events
     assert ev.name == "legacy-extended-resources" and [d["device"] for d in ev.data["devices"]] == ["gpu-0", "gpu-1"]
+    # kube-scheduler's request name: container 0, index of nvidia.com/gpu among the sorted names [cpu, nvidia.com/gpu]
+    assert {d["request"] for d in ev.data["devices"]} == {"container-0-request-1"}
     plugin.set_extended_requests(6, {"nvidia.com/gpu": 1})
     assert schedule(plugin, pod(6, "other"), 1) == CANNOT_ALLOCATE
     (rel,) = plugin.pod_finished(p)

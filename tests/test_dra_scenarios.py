@@ -69,6 +69,12 @@ def test_shared_inference_packs_rounded_shares() -> None:
     assert [a.data["devices"][0]["device"] for a in allocs] == ["gpu-0", "gpu-0", "gpu-1", "gpu-1", "gpu-2", "gpu-2",
                                                                   "gpu-3", "gpu-3"]
     assert allocs[0].data["devices"][0]["consumedCapacity"] == {"memory": "12Gi"}
+    # NodeReady.data.devices[].capacity uses the same key as consumedCapacity (the name the device publishes)
+    sc2, setup2, plugin2 = _setup("dra-shared-inference")
+    pool = sc2.spec.cluster.nodePools[0].name
+    devices = plugin2.node_ready(1, f"{pool}-1", setup2.slices_for(pool, f"{pool}-1"))
+    assert {k for d in devices for k in d.get("capacity", {})} == {"memory"}
+    assert {k for d in devices for k in d.get("requestPolicy", {})} == {"memory"}
     assert len({a.data["devices"][0]["shareID"] for a in allocs}) == 8
 
 

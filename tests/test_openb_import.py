@@ -15,7 +15,8 @@ import yaml
 from kubetwin.cli import main
 from kubetwin.cmd_import import build_scenario, import_openb
 from models.errors import InputError
-from models.openb import OpenbPod, read_nodes, read_pods, real_wait_seconds
+from models.openb import OpenbPod, describe_real_wait, read_nodes, read_pods, real_wait_seconds
+from models.quantity import Quantity
 from models.scenario import parse_scenario_text
 from models.timeline import read_timeline
 
@@ -62,6 +63,14 @@ def test_real_wait_seconds() -> None:
     # p50 at rank 1.5 → 1.5; p90 at 2.7 → 2 + 0.7·8.5 = 7.95; p99 at 2.97 → 2 + 0.97·8.5 = 10.245
     assert real_wait_seconds(read_pods(FIX / "pods.csv")) == {"p50": 1.5, "p90": 7.95, "p99": 10.245, "count": 4}
     assert real_wait_seconds([]) == {"p50": None, "p90": None, "p99": None, "count": 0}
+
+
+def test_real_wait_line_says_plainly_when_the_trace_has_no_times() -> None:
+    none = real_wait_seconds([])
+    assert describe_real_wait(none) == ("real scheduling wait: not in this trace (no pod has both creation_time "
+                                        "and scheduled_time); trace.realWaitSeconds will be null")
+    assert describe_real_wait({"p50": 1.5, "p90": 7.95, "p99": 10.245, "count": 4}) == (
+        "real scheduling wait: p50 1.5 s, p90 7.95 s, p99 10.245 s over 4 scheduled pods")
 
 
 def test_scenario_dra() -> None:
@@ -112,7 +121,7 @@ def test_scenario_dra() -> None:
 
 def test_scenario_whole_loads(tmp_path: Path) -> None:
     out = tmp_path / "s.yaml"
-    report = import_openb(FIX / "nodes.csv", FIX / "pods.csv", out)  # --gpu-sharing whole is the default
+    report = import_openb(FIX / "nodes.csv", FIX / "pods.csv", out, gpu_sharing="whole")
     assert report["pods"] == 5 and report["nodePools"] == 4 and report["sharedGpuPods"] == 2
     doc = yaml.safe_load(out.read_text())
     assert "dra" not in doc["spec"]
@@ -121,8 +130,21 @@ def test_scenario_whole_loads(tmp_path: Path) -> None:
                                                                 "nvidia.com/gpu": "2", "pods": "110"}
     share = doc["spec"]["workloads"][1]["template"]
     assert share["requests"] == {"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": "1"} and "resourceClaims" not in share
-    scenario = parse_scenario_text(out.read_text(), str(out))  # today's loader accepts the whole-GPU form
+    scenario = parse_scenario_text(out.read_text(), str(out))
     assert len(scenario.spec.workloads) == 5
+
+
+def test_dra_is_the_default(tmp_path: Path) -> None:
+    out = tmp_path / "s.yaml"
+    import_openb(FIX / "nodes.csv", FIX / "pods.csv", out)
+    doc = yaml.safe_load(out.read_text())
+    assert doc["metadata"]["annotations"]["import.kubetwin.dev/gpu-sharing"] == "dra"
+    assert [t["metadata"]["name"] for t in doc["spec"]["dra"]["resourceClaimTemplates"]] == [
+        "gpu-share-250", "gpu-share-500"]
+    pools = {p["name"]: p for p in doc["spec"]["cluster"]["nodePools"]}
+    assert "nvidia.com/gpu" not in pools["v100m16-32cpu-128gi-2gpu"]["allocatable"]
+    assert pools["v100m16-32cpu-128gi-2gpu"]["devices"]["allowMultipleAllocations"] is True
+    assert len(parse_scenario_text(out.read_text(), str(out)).spec.workloads) == 5
 
 
 def test_untimed_trace_arrives_at_zero() -> None:
@@ -240,3 +262,53 @@ def test_default_trace_imports(tmp_path: Path) -> None:
     assert report["timelineEvents"] == 1 + 8152 + 7255
     scenario = parse_scenario_text(out.read_text(), str(out))
     assert len(scenario.spec.workloads) == 8152
+
+
+@pytest.mark.skipif(not (DATA / "openb_pod_list_default.csv").exists(),
+                    reason="the openb trace is not at ../shared/data/openb/ (real data, not in the repo)")
+@pytest.mark.parametrize("variant", ["default", "gpushare100", "gpuspec33", "multigpu50"])
+def test_trace_variants_simulate_with_dra_shares(tmp_path: Path, variant: str) -> None:
+    """Every 27th pod (about 300) of each real pod list, on the real GPU nodes, imported in the default
+    (DRA) form, simulate; every DRA invariant holds; the real waits are in summary.json beside the
+    simulated ones."""
+    from kubetwin.cmd_simulate import simulate_to
+    from validator.checks import FAILED, run_checks
+
+    lines = (DATA / f"openb_pod_list_{variant}.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    pods = tmp_path / f"openb_pod_list_{variant}.csv"
+    sample = lines[1::27]
+    pods.write_text(lines[0] + "".join(sample), encoding="utf-8")
+    out = tmp_path / "s.yaml"
+    report = import_openb(DATA / "openb_node_list_gpu_node.csv", pods, out)
+    summary = simulate_to(out, tmp_path / "out")
+    assert summary["pods"]["total"] == len(sample)
+    assert summary["dra"]["claimsCreated"] == report["sharedGpuPods"] > 0
+    assert summary["trace"] == {"realWaitSeconds": report["realWaitSeconds"]}
+    evs = read_timeline(tmp_path / "out" / "timeline.jsonl").events
+    # shared-GPU utilisation from the timeline alone: ∫ consumed milli dt / (GPUs × 1000 × run time)
+    end, held, since, used = summary["sim"]["endTime"], 0.0, {}, 0.0
+    gpus = sum(len(e.data.get("devices", [])) for e in evs if e.type == "NodeReady")
+    for e in evs:
+        if e.type in ("ClaimAllocated", "ClaimReleased"):
+            milli = sum(float(Quantity.parse(d["consumedCapacity"]["milli"]).value) for d in e.data["devices"])
+            if e.type == "ClaimAllocated":
+                since[e.name] = (e.t, milli)
+            else:
+                t0, m = since.pop(e.name)
+                used += m * (e.t - t0)
+    used += sum(m * (end - t0) for t0, m in since.values())
+    held = used / (gpus * 1000 * end)
+    assert summary["dra"]["sharedUtilisation"] == {"gpu.kubetwin.dev/milli": round(held, 3)}
+    assert [r.invariant.id for r in run_checks(evs) if r.status == FAILED and r.invariant.id.startswith("D")] == []
+
+
+def test_trace_annotation_must_be_the_waits(tmp_path: Path) -> None:
+    from models.openb import trace_summary
+
+    assert trace_summary({}) is None
+    assert trace_summary({"import.kubetwin.dev/real-wait-seconds": '{"p50":1,"p90":2,"p99":3.5,"count":4}'}) == {
+        "realWaitSeconds": {"p50": 1, "p90": 2, "p99": 3.5, "count": 4}}
+    with pytest.raises(InputError) as e:
+        trace_summary({"import.kubetwin.dev/real-wait-seconds": "{nope"}, "s.yaml")
+    assert e.value.field == "metadata.annotations[import.kubetwin.dev/real-wait-seconds]"
+    assert e.value.file == "s.yaml"

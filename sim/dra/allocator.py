@@ -37,6 +37,7 @@ from models.dra import (
     ExactDeviceRequest,
     RequestPolicy,
     ResourceSlice,
+    capacity_key,
 )
 from models.quantity import Quantity
 
@@ -127,6 +128,16 @@ class Inventory:
                     ))
         return inv
 
+    def for_pool(self, template: str, pool: str) -> Inventory:
+        """This inventory with pool ``template`` renamed ``pool`` (a node pool's devices, built once for a
+        placeholder node and copied for each node: every per-node pool is named after its node)."""
+        inv = Inventory(incomplete={(d, pool if p == template else p) for d, p in self.incomplete})
+        inv.counters = {(d, pool if p == template else p, cs): dict(c) for (d, p, cs), c in self.counters.items()}
+        inv.devices = [Device(DeviceRef(d.ref.driver, pool, d.ref.device), d.attributes, d.versions, d.capacity,
+                              d.policies, d.consumes, d.taints, d.multi, d.sig) if d.ref.pool == template else d
+                       for d in self.devices]
+        return inv
+
     def by_ref(self) -> dict[DeviceRef, Device]:
         """Devices by reference (built once; an inventory does not change after it is built)."""
         if self._by_ref is None or len(self._by_ref) != len(self.devices):
@@ -145,6 +156,8 @@ class DeviceResult:
     consumed_capacity: Mapping[str, Fraction] | None = None
     share_id: str | None = None
     admin_access: bool = False
+    #: the DeviceClass the request named (for summary.json; not part of the allocation result)
+    device_class: str = ""
 
     @property
     def ref(self) -> DeviceRef:
@@ -156,7 +169,7 @@ class DeviceResult:
                                "device": self.device}
         if self.consumed_capacity is not None:
             # keys as the device writes them (its own domain dropped), amounts in canonical quantity form
-            out["consumedCapacity"] = {k.removeprefix(f"{self.driver}/"): str(Quantity(v, "BinarySI"))
+            out["consumedCapacity"] = {capacity_key(k, self.driver): str(Quantity(v, "BinarySI"))
                                        for k, v in sorted(self.consumed_capacity.items())}
         if self.share_id is not None:
             out["shareID"] = self.share_id
@@ -281,6 +294,9 @@ class _Alt:
     candidates: list[Device] | None = None
 
 
+_Plan = list[tuple[int, list[tuple[str, ExactDeviceRequest, DeviceClass]]]]
+
+
 @dataclass
 class _Step:
     claim: int
@@ -302,6 +318,8 @@ class Allocator:
         self.budget = budget
         self._cand_cache: dict[tuple[int, int, int], tuple[Inventory, ExactDeviceRequest, DeviceClass,
                                                              list[Device]]] = {}
+        self._plain_lists: dict[int, tuple[list[Device], bool]] = {}
+        self._plans: dict[tuple[int, ...], tuple[tuple[DeviceClaim, ...], Mapping[str, DeviceClass], _Plan]] = {}
 
     # -- per-device checks that do not depend on what is in use
     def _selectors_match(self, dev: Device, alt: _Alt) -> bool:
@@ -340,13 +358,43 @@ class Allocator:
     def forget(self, inv: Inventory) -> None:
         """Drop the cached candidates of an inventory that went away (a node was removed)."""
         for k in [k for k, v in self._cand_cache.items() if v[0] is inv]:
+            self._plain_lists.pop(id(self._cand_cache[k][3]), None)
             del self._cand_cache[k]
 
     def allocate(self, claims: Sequence[ClaimToAllocate], classes: Mapping[str, DeviceClass], inv: Inventory,
                  usage: Usage) -> dict[str, list[DeviceResult]] | None:
         """The first solution (results per claim key), ``None`` when there is none; raises
         :class:`AllocationError` when the attempt is aborted."""
-        steps: list[_Step] = []
+        plan = self._plan(claims, classes)
+        if len(plan) == 1 and len(plan[0][1]) == 1:
+            quick = self._first_free(claims[0], *plan[0][1][0], inv, usage)
+            if quick is not None:
+                return quick
+        steps = [_Step(ci, [_Alt(name, req, cls) for name, req, cls in alts]) for ci, alts in plan]
+        search = _Search(self, claims, inv, usage)
+        if not search.step(steps, 0):
+            return None
+        out: dict[str, list[DeviceResult]] = {c.key: [] for c in claims}
+        for ci, res in search.chosen:
+            out[claims[ci].key].append(res)
+        return out
+
+
+    def _plan(self, claims: Sequence[ClaimToAllocate], classes: Mapping[str, DeviceClass]) -> _Plan:
+        """Per request slot (claim index, [(result name, request, class)]), cached per claim specs
+        (a ResourceClaimTemplate's claims share one spec object)."""
+        if len(claims) == 1:  # the common case
+            spec = claims[0].spec
+            hit = self._plans.get((id(spec),))
+            if hit is not None and hit[1] is classes and hit[0][0] is spec:
+                return hit[2]
+            key: tuple[int, ...] = (id(spec),)
+        else:
+            key = tuple(id(c.spec) for c in claims)
+            hit = self._plans.get(key)
+            if hit is not None and hit[1] is classes and all(a is b.spec for a, b in zip(hit[0], claims, strict=True)):
+                return hit[2]
+        plan: _Plan = []
         for ci, claim in enumerate(claims):
             for r in claim.spec.requests:
                 alts = []
@@ -355,15 +403,47 @@ class Allocator:
                     if cls is None:
                         raise AllocationError(f"claim {claim.key}, request {name}: device class "
                                               f"{req.deviceClassName} does not exist")
-                    alts.append(_Alt(name, req, cls))
-                steps.append(_Step(ci, alts))
-        search = _Search(self, claims, inv, usage)
-        if not search.step(steps, 0):
+                    alts.append((name, req, cls))
+                plan.append((ci, alts))
+        if len(self._plans) > 10_000:
+            self._plans.clear()
+        self._plans[key] = (tuple(c.spec for c in claims), classes, plan)
+        return plan
+
+    def _first_free(self, claim: ClaimToAllocate, name: str, req: ExactDeviceRequest, cls: DeviceClass,
+                    inv: Inventory, usage: Usage) -> dict[str, list[DeviceResult]] | None:
+        """The common case, one request of ``count`` plain devices (no constraints, no admin access, no
+        capacity, counters or sharing): the search takes the first ``count`` free candidates in order,
+        so this does too. ``None`` when the case is not that simple or too few are free: the full
+        search then decides (and raises what it raises)."""
+        if (req.allocationMode != "ExactCount" or req.adminAccess or req.capacity is not None
+                or claim.spec.constraints or req.count > MAX_RESULTS_PER_CLAIM):
             return None
-        out: dict[str, list[DeviceResult]] = {c.key: [] for c in claims}
-        for ci, res in search.chosen:
-            out[claims[ci].key].append(res)
-        return out
+        key = (id(inv), id(req), id(cls))
+        hit = self._cand_cache.get(key)
+        if hit is None or hit[0] is not inv or hit[1] is not req or hit[2] is not cls:
+            self._candidates(inv, _Alt(name, req, cls))
+            hit = self._cand_cache[key]
+        cands = hit[3]
+        if len(cands) > self.budget or not self._plain(cands):
+            return None
+        exclusive, shares = usage.exclusive, usage.shares
+        out: list[DeviceResult] = []
+        for dev in cands:
+            ref = dev.ref
+            if ref in exclusive or ref in shares:
+                continue
+            out.append(DeviceResult(name, ref.driver, ref.pool, ref.device, device_class=cls.metadata.name))
+            if len(out) == req.count:
+                return {claim.key: out}
+        return None
+
+    def _plain(self, cands: list[Device]) -> bool:
+        """No candidate is shareable or consumes counters (cached per candidate list)."""
+        known = self._plain_lists.get(id(cands))
+        if known is None or known[0] is not cands:
+            known = self._plain_lists[id(cands)] = (cands, not any(d.multi or d.consumes for d in cands))
+        return known[1]
 
 
 class _Search:
@@ -483,7 +563,7 @@ class _Search:
             seed = f"{self.claims[ci].key}/{alt.name}/{ref.driver}/{ref.pool}/{ref.device}/{len(self.chosen)}"
             share_id = hashlib.sha256(seed.encode()).hexdigest()[:16]
         result = DeviceResult(alt.name, ref.driver, ref.pool, ref.device, consumed_capacity=share,
-                              share_id=share_id, admin_access=admin)
+                              share_id=share_id, admin_access=admin, device_class=alt.cls.metadata.name)
         self.chosen.append((ci, result))
         self.chosen_devs.append(dev)
         self.per_claim[ci] += 1

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.dra import DeviceClass, ResourceClaim, ResourceClaimSpec, ResourceClaimTemplate
+from models.timeline import dumps, quote
 from sim.dra.allocator import DeviceResult
 
 
@@ -55,10 +56,10 @@ class Claim:
     results: list[DeviceResult] | None = None  # status.allocation.devices.results
     node: str | None = None  # where the allocation is usable
     reserved_for: list[str] = field(default_factory=list)  # pod names
+    key: str = field(init=False, repr=False)  # namespace/name
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        self.key = f"{self.namespace}/{self.name}"
 
     @property
     def allocated(self) -> bool:
@@ -82,6 +83,18 @@ class ClaimInfo:
                 "containers": [{"name": c.name, "claims": [{"name": n, **({"request": r} if r else {})}
                                                             for n, r in c.claims]} for c in self.containers]}
 
+    def encoded(self, containers_json: dict[tuple[int, ...], tuple[tuple[ContainerClaims, ...], str]]) -> str:
+        """:meth:`payload` as the timeline encoder writes it (``dumps(self.payload())``), the containers
+        part cached in ``containers_json`` (pods of one template share their ContainerClaims objects)."""
+        key = tuple(map(id, self.containers))
+        hit = containers_json.get(key)
+        if hit is None or any(a is not b for a, b in zip(hit[0], self.containers, strict=True)):
+            if len(containers_json) > 10_000:
+                containers_json.clear()
+            hit = containers_json[key] = (tuple(self.containers), dumps(self.payload()["containers"]))
+        names = ",".join(quote(k.split("/", 1)[1]) for _, k in self.claims)
+        return f'{{"claims":[{names}],"containers":{hit[1]}}}'
+
 
 @dataclass(frozen=True)
 class ClaimEvent:
@@ -93,6 +106,10 @@ class ClaimEvent:
     data: dict[str, Any]
     node: str | None = None
     kind: str = "ResourceClaim"
+    #: ``data`` as the timeline encoder writes it, when it was cheaper to build it so (else None)
+    encoded: str | None = None
+    #: the allocation results behind ``data.devices`` (ClaimAllocated, ClaimReleased), for summary.json
+    results: tuple[DeviceResult, ...] = ()
 
 
 class ClaimController:
@@ -107,6 +124,7 @@ class ClaimController:
         self.pods: dict[int, ClaimInfo] = {}
         self._initial = list(claims)
         self._spec_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._spec_json: dict[int, tuple[Any, str]] = {}
 
     def start(self) -> list[ClaimEvent]:
         """``ClaimCreated`` for every user-created claim of the scenario (at time 0)."""
@@ -136,7 +154,9 @@ class ClaimController:
                 # the template was validated when it loaded: the claim shares its spec
                 c = Claim(namespace, name, tmpl.spec.spec, owner_pod=pod)
                 self.claims[c.key] = c
-                events.append(ClaimEvent("ClaimCreated", namespace, name, {"pod": pod, **self._spec_data(c)}))
+                data = {"pod": pod, **self._spec_data(c)}
+                events.append(ClaimEvent("ClaimCreated", namespace, name, data,
+                                         encoded=f'{{"pod":{quote(pod)},{self._spec_json[id(c.spec)][1]}'))
                 info.claims.append((r.name, c.key))
             else:
                 key = f"{namespace}/{r.resourceClaimName}"
@@ -158,6 +178,7 @@ class ClaimController:
             data = {"spec": spec, "deviceClasses": {
                 n: [s.cel.expression for s in self.classes[n].spec.selectors] for n in names if n in self.classes}}
             hit = self._spec_cache[id(c.spec)] = (c.spec, data)
+            self._spec_json[id(c.spec)] = (c.spec, dumps(data)[1:])  # what follows a leading "pod" key
         return dict(hit[1])
 
     def claims_of(self, seq: int) -> list[Claim]:
@@ -181,7 +202,8 @@ class ClaimController:
             holders = self._containers(info, key, c)
             if holders:
                 data["containers"] = holders
-            out.append(ClaimEvent("ClaimAllocated", c.namespace, c.name, data, node=c.node))
+            out.append(ClaimEvent("ClaimAllocated", c.namespace, c.name, data, node=c.node,
+                                  results=tuple(c.results or ())))
         return out
 
     @staticmethod
@@ -222,7 +244,8 @@ class ClaimController:
                 continue
             freed.extend(c.results)
             out.append(ClaimEvent("ClaimReleased", c.namespace, c.name, {
-                "devices": [r.payload() for r in c.results], **({"pod": info.pod} if info else {})}, node=c.node))
+                "devices": [r.payload() for r in c.results], **({"pod": info.pod} if info else {})}, node=c.node,
+                results=tuple(c.results)))
             c.results = None
             c.node = None
             if c.owner_pod is not None:

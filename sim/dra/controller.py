@@ -13,14 +13,19 @@ DynamicResources plugin allocates claims at Reserve and writes them at PreBind. 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sim.cluster import Node
-from sim.dra.claims import ClaimEvent
-from sim.dra.plugin import DynamicResources
+from sim.dra.allocator import Inventory
+from sim.dra.claims import ClaimEvent, ContainerClaims
+from sim.dra.metrics import DRAMetrics
+from sim.dra.plugin import DynamicResources, counters_payload, devices_payload
 from sim.dra.setup import DRASetup, pod_claim_refs
 from sim.host import ControllerHost
 from sim.pods import SimPod
+
+#: the node name a pool's devices are gathered under once (see :meth:`DRAController._node_ready`)
+_PLACEHOLDER = "kubetwin-node-pool-template.invalid"
 
 
 class DRAController:
@@ -31,17 +36,20 @@ class DRAController:
         self.plugin = plugin
         self._host: ControllerHost | None = None
         self._created: list[ClaimEvent] = []
-        # summary.json's "dra": devices in use over time (a shared device counts once), claims
-        self._devices_total = 0
-        self._in_use: dict[tuple[str, str, str], int] = {}
-        self._since = 0.0
-        self._device_seconds = 0.0
-        self._capacity_seconds = 0.0
+        # summary.json's "dra": devices held over time (sim.dra.metrics), claims
+        self.metrics = DRAMetrics()
         self._claims_made = 0
         self._claims_allocated: set[str] = set()
         self._bound: set[int] = set()
-        #: pod-set claim references per (generator id, pod-set name), read once
+        #: per (generator id, pod-set name), read once: its claim references, container claims and the
+        #: extended resources a DeviceClass serves
         self._refs: dict[tuple[int, str | None], Any] = {}
+        #: per node pool: its devices gathered under the placeholder name, and their NodeReady payloads
+        self._pool_devices: dict[str, tuple[Inventory, list[dict[str, Any]], list[dict[str, Any]]]] = {}
+        #: a host with ``accepts_encoded_data`` takes event payloads already JSON-encoded (``str``) where
+        #: ``dict`` is typed, saving an encoding per claim event and per pod; the same bytes either way
+        self._encoded = False
+        self._containers_json: dict[tuple[int, ...], tuple[tuple[ContainerClaims, ...], str]] = {}
 
     @property
     def host(self) -> ControllerHost:
@@ -50,6 +58,7 @@ class DRAController:
 
     def start(self, host: ControllerHost) -> None:
         self._host = host
+        self._encoded = bool(getattr(host, "accepts_encoded_data", False))
         for ev in self.plugin.controller.start():
             self._emit(ev)
         host.extend_node_ready(self._node_ready)
@@ -57,50 +66,37 @@ class DRAController:
         host.subscribe("pod_created", self._claims_created)
         host.subscribe("pod_binding", self._allocated)
         host.subscribe("pod_finished", self._pod_finished)
-        host.subscribe("node_removed", lambda node: self.plugin.node_removed(node.idx))
+        host.subscribe("node_removed", self._node_removed)
 
     def _emit(self, ev: ClaimEvent) -> None:
         self._count(ev)
-        self.host.emit(ev.type, ev.kind, ev.name, ev.namespace, node=ev.node, data=ev.data)
-
-    def _advance(self) -> None:
-        now = self.host.now
-        dt = now - self._since
-        if dt > 0:
-            self._device_seconds += len(self._in_use) * dt
-            self._capacity_seconds += self._devices_total * dt
-            self._since = now
+        data = ev.encoded if self._encoded and ev.encoded is not None else ev.data
+        self.host.emit(ev.type, ev.kind, ev.name, ev.namespace, node=ev.node, data=cast(Any, data))
 
     def _count(self, ev: ClaimEvent) -> None:
-        key = f"{ev.namespace}/{ev.name}"
-        if ev.type == "ClaimCreated":
+        typ = ev.type
+        if typ == "ClaimCreated":
             self._claims_made += 1
             return
-        devices = [(d["driver"], d["pool"], d["device"]) for d in ev.data.get("devices") or []]
-        self._advance()
-        if ev.type == "ClaimAllocated":
+        key = f"{ev.namespace}/{ev.name}"
+        if typ == "ClaimAllocated":
             self._claims_allocated.add(key)
-            for d in devices:
-                self._in_use[d] = self._in_use.get(d, 0) + 1
-        elif ev.type == "ClaimReleased":
+            self.metrics.allocated(self.host.now, key, ev.results)
+        elif typ == "ClaimReleased":
             self._claims_allocated.discard(key)
-            for d in devices:
-                left = self._in_use.get(d, 0) - 1
-                if left > 0:
-                    self._in_use[d] = left
-                else:
-                    self._in_use.pop(d, None)
+            self.metrics.released(self.host.now, key)
 
     def summary_section(self, end: float) -> dict[str, Any]:
-        """``summary.json``'s ``dra``: devices, their time-weighted share in use, and the claims."""
-        self._advance()
-        ratio = self._device_seconds / self._capacity_seconds if self._capacity_seconds else None
-        return {"dra": {"devices": self._devices_total,
-                        "deviceAllocationRatio": None if ratio is None else round(ratio, 6),
-                        "devicesInUseAtEnd": len(self._in_use),
+        """``summary.json``'s ``dra``: devices, their time-weighted use by class and model, shared
+        capacity, and the claims."""
+        m = self.metrics.section(end)
+        return {"dra": {"devices": m["devices"], "deviceAllocationRatio": m["deviceAllocationRatio"],
+                        "devicesInUseAtEnd": m["devicesInUseAtEnd"],
                         "claimsCreated": self._claims_made,
                         "claimsAllocatedAtEnd": len(self._claims_allocated),
-                        "claimsPendingAtEnd": len(self._pending_claims() - self._claims_allocated)}}
+                        "claimsPendingAtEnd": len(self._pending_claims() - self._claims_allocated),
+                        "byDeviceClass": m["byDeviceClass"], "byModel": m["byModel"],
+                        "sharedDevices": m["sharedDevices"], "sharedUtilisation": m["sharedUtilisation"]}}
 
     def _pending_claims(self) -> set[str]:
         """Claims some live pod still waits for (its pod not bound yet)."""
@@ -112,16 +108,27 @@ class DRAController:
         return out
 
     def _node_ready(self, node: Node) -> dict[str, Any]:
-        devices = self.plugin.node_ready(node.idx, node.name, self.setup.slices_for(node.pool.name, node.name))
+        # a pool's nodes publish the same slices but for the names (every per-node pool is named after
+        # its node): gather them once per node pool under a placeholder name, then copy per node
+        pool = node.pool.name
+        tmpl = self._pool_devices.get(pool)
+        if tmpl is None:
+            inv = Inventory.from_slices(self.setup.slices_for(pool, _PLACEHOLDER))
+            tmpl = self._pool_devices[pool] = (inv, devices_payload(inv), counters_payload(inv))
+        name = node.name
+        inv = tmpl[0].for_pool(_PLACEHOLDER, name)
+        self.plugin.register(node.idx, name, inv)
         out: dict[str, Any] = {}
-        if devices:
-            out["devices"] = devices
-            self._advance()
-            self._devices_total += len(devices)
-        counters = self.plugin.node_counters(node.idx)
-        if counters:
-            out["sharedCounters"] = counters
+        if tmpl[1]:
+            out["devices"] = [{**e, "pool": name} if e["pool"] == _PLACEHOLDER else e for e in tmpl[1]]
+            self.metrics.node_devices(self.host.now, name, inv.devices)
+        if tmpl[2]:
+            out["sharedCounters"] = [{**e, "pool": name} if e["pool"] == _PLACEHOLDER else e for e in tmpl[2]]
         return out
+
+    def _node_removed(self, node: Node) -> None:
+        self.plugin.node_removed(node.idx)
+        self.metrics.node_removed(self.host.now, node.name)
 
     def _pod_data(self, pod: SimPod) -> dict[str, Any] | None:
         generator = pod.instance.generator
@@ -132,15 +139,16 @@ class DRAController:
             template = spec.template
             if spec.podSets is not None:
                 template = next((ps.template for ps in spec.podSets if ps.name == pod.pod_set), None)
-            refs = self._refs[key] = pod_claim_refs(template)
-        claims, containers = refs
-        served = self._served(pod)
+            refs = self._refs[key] = (*pod_claim_refs(template), self._served(pod))
+        claims, containers, served = refs
         if served:
             self.plugin.set_extended_requests(pod.seq, served)
         if not claims:
             return None
         info, events = self.plugin.controller.pod_created(pod.seq, pod.namespace, pod.name, claims, containers)
         self._created = events
+        if self._encoded:  # the host takes the payload already encoded: the containers part once per template
+            return cast(dict[str, Any], info.encoded(self._containers_json))
         return info.payload()
 
     def _served(self, pod: SimPod) -> dict[str, int]:
@@ -150,7 +158,11 @@ class DRAController:
         pod_set = next((ps for ps in pod.instance.generator.pod_sets if ps.name == pod.pod_set), None)
         if pod_set is None:
             return {}
-        return {r: q // 1000 for r, q in pod_set.requests.items() if self.plugin.serves(r) and q >= 1000}
+        reqs = pod_set.requests
+        if not any(self.plugin.serves(r) and q >= 1000 for r, q in reqs.items()):
+            return {}
+        # every requested resource: the request names of the scheduler's claim index into them (sorted)
+        return {r: q // 1000 if self.plugin.serves(r) else 0 for r, q in reqs.items()}
 
     def _claims_created(self, pod: SimPod) -> None:
         events, self._created = self._created, []

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.dra import IMPLICIT_EXTENDED_PREFIX, DeviceClaim, DeviceClass, ResourceSlice
+from models.dra import IMPLICIT_EXTENDED_PREFIX, DeviceClaim, DeviceClass, ResourceSlice, capacity_key
 from models.quantity import Quantity
 from sim.dra.allocator import (
     CANNOT_ALLOCATE,
@@ -48,9 +48,10 @@ _SIGNATURE = "DynamicResources/signature"
 
 def _signature(to_alloc: list[ClaimToAllocate]) -> tuple[Any, ...]:
     """What an allocation attempt depends on besides the node: the claims' specs (template claims share
-    their template's spec object; the scheduler's extended-resource claims are compared by content)."""
-    return tuple(c.spec.model_dump_json() if c.key.endswith("-extended-resources") else id(c.spec)
-                 for c in to_alloc)
+    their template's spec object; the scheduler's extended-resource claims one object per request shape)."""
+    if len(to_alloc) == 1:
+        return (id(to_alloc[0].spec),)  # the common case
+    return tuple(id(c.spec) for c in to_alloc)
 
 
 class DynamicResources:
@@ -72,20 +73,26 @@ class DynamicResources:
         self.node_names: dict[int, str] = dict(node_names or {})
         self.node_index: dict[str, int] = {v: k for k, v in self.node_names.items()}
         self.extended_requests: dict[int, dict[str, int]] = {}
+        #: the request name of each extended resource in the pod's scheduler-made claim
+        self._ext_names: dict[int, dict[str, str]] = {}
         self._reserved: dict[int, tuple[int, dict[str, list[DeviceResult]]]] = {}
         self._extended_held: dict[int, tuple[int, list[DeviceResult]]] = {}
         #: claims allocated at Reserve but not yet written at PreBind (kube-scheduler's in-flight map):
         #: another pod sharing such a claim must use the same devices on the same node
         self._inflight: dict[str, tuple[int, list[DeviceResult]]] = {}
+        #: the scheduler's extended-resource claim spec per request shape ((resource, count, request), ...)
+        self._ext_specs: dict[tuple[tuple[str, int, str], ...], DeviceClaim] = {}
         #: per node, bumped whenever its device usage changes; and the nodes where a request shape was last
         #: found unsatisfiable: (node, request signature) -> (node version, reason). Pods from one
         #: ResourceClaimTemplate share a signature, so a full node is tried once per change, not once per pod.
         self._node_version: dict[int, int] = {}
         self._by_signature: dict[tuple[Any, ...], dict[int, tuple[int, str]]] = {}
         #: the same per node as arrays, for the scheduler's vector pre-check: the node's version, and per
-        #: request signature the node version at which it last failed (-1: never)
+        #: request signature, per node: failed there and the node untouched since (cleared when a node is
+        #: touched, set when marked failed), and every reason it has failed with
         self._versions = np.zeros(64, dtype=np.int64)
-        self._failed_at: dict[tuple[Any, ...], npt.NDArray[np.int64]] = {}
+        self._misfit: dict[tuple[Any, ...], npt.NDArray[np.bool_]] = {}
+        self._reasons: dict[tuple[Any, ...], set[str]] = {}
         self._version = 0
         #: ClaimAllocated events from PreBind, for the engine to write (and clear)
         self.events: list[ClaimEvent] = []
@@ -94,6 +101,11 @@ class DynamicResources:
     def node_ready(self, node: int, name: str, slices: Iterable[ResourceSlice]) -> list[dict[str, Any]]:
         """Register a node's devices; returns ``NodeReady.data.devices``."""
         inv = Inventory.from_slices(slices)
+        self.register(node, name, inv)
+        return devices_payload(inv)
+
+    def register(self, node: int, name: str, inv: Inventory) -> None:
+        """Register a node's devices, already gathered in an inventory."""
         old = self.inventories.get(node)
         if old is not None:
             self.allocator.forget(old)
@@ -103,7 +115,6 @@ class DynamicResources:
         self.node_names[node] = name
         self.node_index[name] = node
         self._version += 1
-        return devices_payload(inv)
 
     def node_counters(self, node: int) -> list[dict[str, Any]]:
         """``NodeReady.data.sharedCounters`` for a registered node."""
@@ -118,10 +129,15 @@ class DynamicResources:
         self._version += 1
 
     def set_extended_requests(self, seq: int, requests: Mapping[str, int]) -> None:
-        """The pod's container requests for extended resources a DeviceClass serves (whole devices)."""
+        """The pod's container requests (every resource it requests; whole devices for the extended
+        resources a DeviceClass serves). kube-scheduler names the request for such a resource
+        ``container-<c>-request-<r>``: ``c`` the container's index (kubetwin's pod is one container), ``r``
+        the resource's index among the container's requested resource names, sorted."""
         ext = {k: v for k, v in requests.items() if k in self.extended and v > 0}
         if ext:
             self.extended_requests[seq] = ext
+            order = sorted(requests)
+            self._ext_names[seq] = {k: f"container-0-request-{order.index(k)}" for k in ext}
 
     def serves(self, resource: str) -> bool:
         """Is ``resource`` an extended resource served by DRA (so NodeResourcesFit must not count it)?"""
@@ -133,6 +149,9 @@ class DynamicResources:
             self._versions = np.concatenate((self._versions, np.zeros(max(node + 1, self._versions.size),
                                                                       dtype=np.int64)))
         self._versions[node] += 1
+        for mask in self._misfit.values():
+            if node < mask.size:
+                mask[node] = False
 
     def known_misfits(self, pod: Any, nodes: Any, state: CycleState) -> Any:
         """A mask over ``nodes`` (an index array): where the pod's requests are already known not to fit
@@ -145,37 +164,41 @@ class DynamicResources:
         signature = state.get(_SIGNATURE)
         if signature is None:
             signature = state[_SIGNATURE] = _signature(entry[0])
-        failed = self._failed_at.get(signature)
-        if failed is None:
+        misfit = self._misfit.get(signature)
+        if misfit is None:
             return None
-        size = min(failed.size, self._versions.size)
-        inside = nodes < size
+        try:
+            return misfit[nodes]
+        except IndexError:  # nodes without devices beyond the array
+            pass
+        inside = nodes < misfit.size
         mask = np.zeros(nodes.size, dtype=bool)
-        idx = nodes[inside]
-        mask[inside] = failed[idx] == self._versions[idx]
+        mask[inside] = misfit[nodes[inside]]
         return mask
 
     def misfit_reasons(self, nodes: list[int], state: CycleState) -> dict[str, int]:
         """The reasons (with counts) the nodes :meth:`known_misfits` flagged failed with."""
         signature = state[_SIGNATURE]
         misfit = self._by_signature[signature]
-        seen = {reason for _, reason in misfit.values()}
+        seen = self._reasons[signature]
         if len(seen) == 1:  # the common case: every failure said the same thing
-            return {seen.pop(): len(nodes)}
+            return {next(iter(seen)): len(nodes)}
         out: dict[str, int] = {}
         for node in nodes:
             reason = misfit[node][1]
             out[reason] = out.get(reason, 0) + 1
         return out
 
-    def _mark_failed(self, signature: tuple[Any, ...], node: int) -> None:
-        failed = self._failed_at.get(signature)
-        if failed is None or failed.size <= node:
-            grown = np.full(max(self._versions.size, node + 1), -1, dtype=np.int64)
-            if failed is not None:
-                grown[:failed.size] = failed
-            failed = self._failed_at[signature] = grown
-        failed[node] = self._versions[node] if node < self._versions.size else 0
+    def _mark_failed(self, signature: tuple[Any, ...], node: int, reason: str) -> None:
+        self._reasons.setdefault(signature, set()).add(reason)
+        misfit = self._misfit.get(signature)
+        if misfit is None or misfit.size <= node:
+            grown = np.zeros(max(self._versions.size, node + 1), dtype=bool)
+            if misfit is not None:
+                grown[:misfit.size] = misfit
+            misfit = self._misfit[signature] = grown
+        # a node beyond the version array was never touched: its version (0) matches nothing marked
+        misfit[node] = node < self._versions.size
 
     def state_version(self) -> int:
         return self._version
@@ -188,11 +211,12 @@ class DynamicResources:
             return SKIP
         if info is not None and info.missing:
             return info.missing[0]
-        claims = self.controller.claims_of(pod.seq)
+        known = self.controller.claims
         to_alloc: list[ClaimToAllocate] = []
         nodes: set[str] = set()
-        for c in claims:
-            if c.allocated:
+        for _, key in info.claims if info is not None else ():
+            c = known[key]
+            if c.results is not None:
                 if c.node is not None:
                     nodes.add(c.node)
                 if len(c.reserved_for) >= 256 and pod.name not in c.reserved_for:
@@ -202,9 +226,13 @@ class DynamicResources:
             elif not any(t.key == c.key for t in to_alloc):
                 to_alloc.append(ClaimToAllocate(c.key, c.spec.devices))
         if ext:
-            spec = DeviceClaim.model_validate({"requests": [
-                {"name": f"container-0-request-{i}", "exactly": {"deviceClassName": self.extended[r], "count": n}}
-                for i, (r, n) in enumerate(sorted(ext.items()))]})
+            names = self._ext_names[pod.seq]
+            shape = tuple(sorted((r, n, names[r]) for r, n in ext.items()))
+            spec = self._ext_specs.get(shape)
+            if spec is None:  # one spec object per request shape: equal shapes share a signature
+                spec = self._ext_specs[shape] = DeviceClaim.model_validate({"requests": [
+                    {"name": q, "exactly": {"deviceClassName": self.extended[r], "count": n}}
+                    for r, n, q in shape]})
             to_alloc.append(ClaimToAllocate(f"{pod.namespace}/{pod.name}-extended-resources", spec))
         state[_KEY] = (to_alloc, nodes, {})
         return None
@@ -231,11 +259,11 @@ class DynamicResources:
             out = self.allocator.allocate(to_alloc, self.classes, inv, self.usage[node])
         except AllocationError as e:
             misfit[node] = (version, str(e))
-            self._mark_failed(signature, node)
+            self._mark_failed(signature, node, str(e))
             return str(e)
         if out is None:
             misfit[node] = (version, CANNOT_ALLOCATE)
-            self._mark_failed(signature, node)
+            self._mark_failed(signature, node, CANNOT_ALLOCATE)
             return CANNOT_ALLOCATE
         cache[node] = out
         return None
@@ -289,7 +317,8 @@ class DynamicResources:
         if ext_key in out:
             self._extended_held[pod.seq] = (node, out[ext_key])
             self.events.append(ClaimEvent("ClaimAllocated", pod.namespace, f"{pod.name}-extended-resources", {
-                "devices": [r.payload() for r in out[ext_key]], "reservedFor": [pod.name]}, node=name))
+                "devices": [r.payload() for r in out[ext_key]], "reservedFor": [pod.name]}, node=name,
+                results=tuple(out[ext_key])))
 
     def pod_finished(self, pod: Any) -> list[ClaimEvent]:
         """The pod ended or was deleted: release its claims; returns the events to write."""
@@ -311,8 +340,9 @@ class DynamicResources:
                 self._touch(n)
             events.append(ClaimEvent("ClaimReleased", pod.namespace, f"{pod.name}-extended-resources",
                                      {"devices": [r.payload() for r in results], "pod": pod.name},
-                                     node=self.node_names.get(n)))
+                                     node=self.node_names.get(n), results=tuple(results)))
         self.extended_requests.pop(pod.seq, None)
+        self._ext_names.pop(pod.seq, None)
         self._version += 1
         return events
 
@@ -329,14 +359,20 @@ def _typed(value: Any, version: bool) -> dict[str, Any]:
 
 def devices_payload(inv: Inventory) -> list[dict[str, Any]]:
     """``NodeReady.data.devices``: each device with its attributes (qualified names, typed as in a
-    ResourceSlice), capacity (canonical quantities), ``allowMultipleAllocations``, ``consumesCounters``
-    and ``taints``; shared counters are on the devices' pools in :func:`counters_payload`."""
+    ResourceSlice), capacity (canonical quantities, keyed by :func:`models.dra.capacity_key` as
+    ``consumedCapacity`` is), ``allowMultipleAllocations``, ``consumesCounters`` and ``taints``; shared
+    counters are on the devices' pools in :func:`counters_payload`."""
     out = []
     for d in inv.devices:
         e: dict[str, Any] = {"driver": d.ref.driver, "pool": d.ref.pool, "device": d.ref.device,
                              "attributes": {k: _typed(v, k in d.versions) for k, v in sorted(d.attributes.items())}}
         if d.capacity:
-            e["capacity"] = {k: str(Quantity(v, "BinarySI")) for k, v in sorted(d.capacity.items())}
+            e["capacity"] = {capacity_key(k, d.ref.driver): str(Quantity(v, "BinarySI"))
+                             for k, v in sorted(d.capacity.items())}
+        pol = {capacity_key(k, d.ref.driver): p.model_dump(mode="json", exclude_none=True)
+               for k, p in sorted(d.policies.items()) if p is not None}
+        if pol:  # consumable capacity's requestPolicy (what kubetwin replay needs to rebuild the slice)
+            e["requestPolicy"] = pol
         if d.multi:
             e["allowMultipleAllocations"] = True
         if d.consumes:

@@ -9,7 +9,10 @@ One pass over the timeline keeps the node's devices (``NodeReady.data.devices`` 
   Σ ``consumedCapacity`` stays within their capacity;
 * **D2** a pod is bound to node N only with every claim it names allocated on N and reserved for it
   (the ``ClaimAllocated`` may follow the bind by the timeline's bind tolerance);
-* **D3** an allocation is never released while a pod in its ``reservedFor`` is still running;
+* **D3** an allocation is never released while a pod in its ``reservedFor`` is still running, and is
+  released within :data:`RELEASE_LATENCY_SECONDS` (plus the bind tolerance) after its last consumer
+  ended (``PodSucceeded``/``PodFailed``/``PodDeleted``) — the resourceclaim controller's latency; a
+  deadline past the end of the timeline is not judged;
 * **D4** an ``All`` request holds every device of the node whose selectors match;
 * **D5** Σ ``consumesCounters`` of a pool's allocated devices stays within its ``sharedCounters``;
 * **D6** at most 32 results per claim and 256 pods in ``reservedFor``;
@@ -22,6 +25,7 @@ to evaluate on an allocated device counts as not satisfied.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -34,6 +38,9 @@ from validator.checks.common import Finding, PassResult, fmt_t, prepare, toleran
 
 MAX_RESULTS = 32
 MAX_RESERVED_FOR = 256
+#: how long an allocation may outlive its last consumer (kube-controller-manager's resourceclaim
+#: controller deallocates within seconds; a simulated cluster at once)
+RELEASE_LATENCY_SECONDS = 60.0
 DRA_IDS = ("D1", "D2", "D3", "D4", "D5", "D6", "D7")
 
 DevKey = tuple[str, str, str]
@@ -57,6 +64,12 @@ def _attr_value(typed: Any) -> tuple[Any, Any]:
                 return v, v
         return v, v
     return typed, typed
+
+
+def _consumed(result: dict[str, Any], short: str, qualified: str) -> Any:
+    """A result's ``consumedCapacity`` of one capacity, keyed short (as written) or qualified."""
+    cc = result.get("consumedCapacity") or {}
+    return cc.get(short, cc.get(qualified)) if isinstance(cc, dict) else None
 
 
 @dataclass
@@ -117,6 +130,11 @@ class _DRAPass:
         self.pending: list[tuple[float, str, str, list[str]]] = []  # deadline, pod, node, claims
         self.pod_claims: dict[str, list[str]] = {}
         self.evaluator = Evaluator()
+        #: D3's release half: claims a pod was reserved in (by pod key), and the claims whose last
+        #: consumer ended: key -> (deadline, when it ended, pod), with a heap of deadlines
+        self.reserved_in: dict[str, set[str]] = {}
+        self.release_due: dict[str, tuple[float, float, str]] = {}
+        self.due_heap: list[tuple[float, str, float, str]] = []
 
     def find(self, inv: str, objects: tuple[str, ...], t: float, msg: str) -> None:
         self.out.findings.append(Finding(inv, objects, t, msg))
@@ -130,10 +148,11 @@ class _DRAPass:
             dev = _Device(ev.name, d)
             for name, typed in (d.get("attributes") or {}).items():
                 dev.attrs[name], dev.cel_attrs[name] = _attr_value(typed)
+            driver = str(d.get("driver"))
             for name, v in (d.get("capacity") or {}).items():
                 q = _q(v)
-                if q is not None:
-                    dev.capacity[name] = q
+                if q is not None:  # held qualified, as CEL's device.capacity[domain] reads it
+                    dev.capacity[name if "/" in name else f"{driver}/{name}"] = q
             self.devices[key] = dev
             self.evaluator.forget(key)
         for cs in ev.data.get("sharedCounters") or []:
@@ -171,6 +190,9 @@ class _DRAPass:
         ns = key.split("/", 1)[0]
         for p in c.reserved:
             self.satisfy(f"{ns}/{p}", ev.t)
+            self.reserved_in.setdefault(f"{ns}/{p}", set()).add(key)
+        if any(f"{ns}/{p}" in self.live_pods for p in c.reserved):
+            self.release_due.pop(key, None)  # a consumer joined: in use again
 
     def claim_released(self, ev: Event, key: str) -> None:
         c = self.claims.get(key)
@@ -185,6 +207,33 @@ class _DRAPass:
         c.results = None
         c.node = None
         c.reserved = []
+        self.release_due.pop(key, None)
+
+    def pod_ended(self, ev: Event, pod: str) -> None:
+        """D3: a pod ended; a claim left without a running consumer must be released in time."""
+        self.live_pods.discard(pod)
+        ns = pod.split("/", 1)[0]
+        for key in sorted(self.reserved_in.pop(pod, ())):
+            c = self.claims.get(key)
+            if c is None or c.results is None or key in self.release_due:
+                continue
+            if any(f"{ns}/{p}" in self.live_pods for p in c.reserved):
+                continue
+            due = (ev.t + RELEASE_LATENCY_SECONDS + self.tol, ev.t, pod)
+            self.release_due[key] = due
+            heapq.heappush(self.due_heap, (due[0], key, due[1], due[2]))
+
+    def overdue(self, now: float) -> None:
+        """Claims still allocated past their release deadline (deadlines before ``now``)."""
+        heap = self.due_heap
+        while heap and heap[0][0] < now:
+            deadline, key, ended, pod = heapq.heappop(heap)
+            if self.release_due.get(key) != (deadline, ended, pod):
+                continue  # released, or in use again, since
+            del self.release_due[key]
+            self.find("D3", (f"ResourceClaim {key}", f"Pod {pod}"), deadline,
+                      f"claim {key} was still allocated at t={fmt_t(deadline)}, more than "
+                      f"{RELEASE_LATENCY_SECONDS:g} s after its last consumer {pod} ended at t={fmt_t(ended)}")
 
     def scheduled(self, ev: Event, pod: str) -> None:
         claims = self.pod_claims.get(pod) or []
@@ -259,8 +308,7 @@ class _DRAPass:
             if shared and dev is not None:
                 for cap, total in dev.capacity.items():
                     short = cap.removeprefix(f"{key[0]}/")
-                    used = sum((_q((rr.get("consumedCapacity") or {}).get(short)) or Fraction(0))
-                               for _, rr in [*others, (c, r)])
+                    used = sum((_q(_consumed(rr, short, cap)) or Fraction(0)) for _, rr in [*others, (c, r)])
                     if used > total:
                         self.find("D1", (f"ResourceClaim {c.key}",), ev.t,
                                   f"shared device {dev_name} has {Quantity(used, 'BinarySI')} of {short} consumed at "
@@ -368,6 +416,8 @@ class _DRAPass:
         for ev, k in zip(self.evs, self.evs.keys, strict=True):
             if self.pending:
                 self.expire(ev.t)
+            if self.due_heap:
+                self.overdue(ev.t)
             typ = ev.type
             if typ == "NodeReady":
                 self.node_ready(ev)
@@ -384,7 +434,7 @@ class _DRAPass:
             elif typ == "Scheduled":
                 self.scheduled(ev, k)
             elif typ in ("PodSucceeded", "PodFailed", "PodDeleted"):
-                self.live_pods.discard(k)
+                self.pod_ended(ev, k)
         self.expire(None)
         return self.out
 

@@ -6,4 +6,7 @@
 - :mod:`sim.gpushare.policies` — ``Random``, ``DotProduct``, ``GpuClustering``, ``GpuPacking``, ``BestFit``,
   ``FGD``: each a vectorised ``score`` over Nodes plus ``pick_gpus`` on the chosen Node.
 - :mod:`sim.gpushare.experiment` — the paper's fragmentation experiment protocol.
+
+:mod:`sim.plugins.gpusharing` makes the same policies Score plugins of kubetwin's scheduler
+(``spec.scheduler.scoring``).
 """

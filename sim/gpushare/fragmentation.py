@@ -22,12 +22,15 @@ on GPUs with ≥ u free) and ``C_u`` (how many such GPUs); then ``F = free_total
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from sim.gpushare.model import BoolArray, Cluster, FloatArray, IntArray, PodRequest
+
+#: A pod shape as the target workload counts it: CPU milli, GPU count, milli per GPU, allowed GPU models.
+PodKind = tuple[int, int, int, tuple[str, ...]]
 
 #: Share of all pods the target workload must cover (the reference simulator's default: 95 %).
 DEFAULT_COVERAGE = 0.95
@@ -50,15 +53,23 @@ def target_workload(pods: Iterable[PodRequest], coverage: float = DEFAULT_COVERA
     Ties in popularity put the larger shape first (CPU, then milli per GPU, GPU count, models), as the
     reference simulator's descending sort does.
     """
-    counts = Counter(p.kind for p in pods)
-    total = sum(counts.values())
-    if total == 0:
+    return target_from_weights(Counter(p.kind for p in pods), coverage)
+
+
+def target_from_weights(weights: Mapping[PodKind, float], coverage: float = DEFAULT_COVERAGE) -> list[TargetShape]:
+    """:func:`target_workload` from each shape's weight (its pod count, or an expected pod count).
+
+    The same rule: shapes by weight, heaviest first (ties: the larger shape first), until ``coverage`` of
+    the total weight is covered; each kept shape's frequency is its weight over the kept weight.
+    """
+    total = sum(weights.values())
+    if total <= 0:
         return []
-    ranked = sorted(counts.items(), key=lambda kv: (kv[1], kv[0][0], kv[0][2], kv[0][1], "|".join(kv[0][3])),
-                    reverse=True)
+    ranked = sorted(((k, c) for k, c in weights.items() if c > 0),
+                    key=lambda kv: (kv[1], kv[0][0], kv[0][2], kv[0][1], "|".join(kv[0][3])), reverse=True)
     need = coverage * total
-    taken: list[tuple[tuple[int, int, int, tuple[str, ...]], int]] = []
-    covered = 0
+    taken: list[tuple[PodKind, float]] = []
+    covered: float = 0
     for kind, count in ranked:
         if covered >= need:
             break

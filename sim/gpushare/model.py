@@ -14,7 +14,7 @@ fewer GPUs has its missing GPUs at 0 free milli, which no request can use).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,6 +105,32 @@ class Cluster:
     def from_trace(cls, nodes: Sequence[OpenbNode]) -> Cluster:
         return cls([x.name for x in nodes], [x.cpu_milli for x in nodes], [x.memory_mib for x in nodes],
                    [x.gpu for x in nodes], [x.model for x in nodes])
+
+    @classmethod
+    def from_state(cls, names: Sequence[str], cpu_free: Sequence[int], gpu_free: Sequence[Sequence[int]],
+                   models: Sequence[str], classes: Sequence[Mapping[str, int]] = ()) -> Cluster:
+        """A snapshot of Nodes as they are now: free CPU (milli), free milli per GPU (each GPU holds 1000)
+        and, per Node, how many running pods there are of each GPU-clustering tag (``classes``).
+
+        What a policy sees when it scores a live cluster (the scheduler's Score plugins build one over
+        the feasible Nodes); memory is left out (it only filters, and the scheduler filtered already).
+        """
+        gpus = [len(row) for row in gpu_free]
+        view = cls(names, list(cpu_free), [0] * len(names), gpus, models)
+        for n, row in enumerate(gpu_free):
+            if row:
+                view.gpu_free[n, :len(row)] = row
+        view.cpu_free = view.cpu_capacity.copy()
+        view.gpu_max_free = view.gpu_free.max(axis=1)
+        view.gpu_fully_free = (view.gpu_free == GPU_MILLI).sum(axis=1).astype(np.int64)
+        view._gpu_free_total = view.gpu_free.sum(axis=1)
+        view.used_gpu_milli = int(view.capacity_gpu_milli - view._gpu_free_total.sum())
+        for n, counts in enumerate(classes):
+            for tag in sorted(counts):
+                if counts[tag] > 0:
+                    view.affinity_count[n, view.affinity_tag(tag)] = counts[tag]
+                    view.affinity_classes[n] += 1
+        return view
 
     def reset(self) -> None:
         """Empty every Node."""

@@ -332,15 +332,23 @@ def _sigmoid_score(delta_milli: FloatArray) -> IntArray:
 POLICY_NAMES = ("Random", "DotProduct", "GpuClustering", "GpuPacking", "BestFit", "FGD")
 
 
-def make_policy(name: str, cluster: Cluster, frag: Fragmentation, rng: np.random.Generator) -> Policy:
-    """A policy by name; ``frag`` is the cluster's fragmentation tracker (FGD scores with it)."""
+def make_policy(name: str, cluster: Cluster, frag: Fragmentation | None, rng: np.random.Generator) -> Policy:
+    """A policy by name; ``frag`` is the cluster's fragmentation tracker (FGD scores with it; the others
+    do not need one). The one definition of each policy: the fragmentation experiment
+    (:mod:`sim.gpushare.experiment`) and the scheduler's Score plugins (:mod:`sim.plugins.gpusharing`)
+    both make their policies here."""
+    def fgd() -> Policy:
+        if frag is None:
+            raise ValueError("FGD needs the cluster's fragmentation tracker")
+        return FGDPolicy(frag)
+
     factories: dict[str, Callable[[], Policy]] = {
         "Random": lambda: RandomPolicy(rng),
         "DotProduct": DotProductPolicy,
         "GpuClustering": GpuClusteringPolicy,
         "GpuPacking": GpuPackingPolicy,
         "BestFit": BestFitPolicy,
-        "FGD": lambda: FGDPolicy(frag),
+        "FGD": fgd,
     }
     if name not in factories:
         raise KeyError(name)

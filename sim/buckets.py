@@ -114,11 +114,30 @@ class BucketIndex:
         self.node_key[idx] = None
 
     def move(self, idx: int, free: tuple[int, ...]) -> None:
+        """The node's free vector changed (a bind or a release): :meth:`_take` then :meth:`_put`, inlined
+        (it runs twice per pod)."""
         p = self.node_pool[idx]
         if p is None:
             return
-        self._take(p, idx)
-        self._put(p, idx, free)
+        node_key = self.node_key
+        buckets = p.buckets
+        key = node_key[idx]
+        if key is not None:
+            b = buckets[key]
+            b.live -= 1
+            if b.live == 0:
+                p.nlive -= 1
+        ver = self.node_ver[idx] + 1
+        self.node_ver[idx] = ver
+        b = buckets.get(free) or p.bucket(free)
+        if b.live == 0:
+            p.nlive += 1
+        b.live += 1
+        node_key[idx] = free
+        heap = b.heap
+        heapq.heappush(heap, (idx, ver))
+        if len(heap) > 2 * b.live + 64 or len(p.order) > 2 * p.nlive + 64:
+            self._compact(p, b, free)
 
     def _take(self, p: PoolIndex, idx: int) -> None:
         key = self.node_key[idx]
@@ -137,6 +156,10 @@ class BucketIndex:
         ver = self.node_ver[idx]
         self.node_key[idx] = free
         heapq.heappush(b.heap, (idx, ver))
+        self._compact(p, b, free)
+
+    def _compact(self, p: PoolIndex, b: Bucket, free: tuple[int, ...]) -> None:
+        """Drop stale heap entries and emptied buckets once they pile up."""
         if len(b.heap) > 2 * b.live + 64:
             b.heap = [(i, v) for i, v in b.heap if self.node_ver[i] == v and self.node_key[i] == free]
             heapq.heapify(b.heap)

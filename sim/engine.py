@@ -21,25 +21,39 @@ import random
 import time
 from collections.abc import Callable
 from collections.abc import Generator as PyGenerator
-from typing import Any
+from math import isfinite
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from models.duration import parse_duration
 from models.quantity import parse_quantity
-from models.timeline import SCHEMA_VERSION, Event, TimelineWriter, dumps, event_time, quote, ref, with_key
-from sim.autoscaler import ClusterAutoscaler
+from models.timeline import (
+    SCHEMA_VERSION,
+    Event,
+    RefTemplate,
+    TimelineWriter,
+    dumps,
+    encode_value,
+    event_time,
+    key_prefix,
+    quote,
+    ref,
+    with_key,
+)
 from sim.build import Blueprint
 from sim.cluster import ClusterState, Node, Pool
-from sim.dra.controller import DRAController
-from sim.host import CLUSTER_EVENTS, Admitter, ArrivalSource, Controller
-from sim.kueue_controller import KueueController
+from sim.host import CLUSTER_EVENTS, EXTERNAL_GANG_POLICIES, Admitter, ArrivalSource, Controller
 from sim.metrics import Metrics
 from sim.pods import GangGroup, PodShape, SimPod
 from sim.preemption import preemptible
 from sim.scheduler import Scheduler
-from sim.serving import ServingController
 from sim.workloads import Generator, GeneratorSource, Instance, PodSetSpec, pod_name, workload_created
+
+if TYPE_CHECKING:  # the controllers are imported when a scenario uses them (a plain run does not pay for them)
+    from sim.dra.controller import DRAController
+    from sim.kueue_controller import KueueController
+    from sim.serving import ServingController
 
 NATIVE_GANG_TIMEOUT = 300.0       # KEP-4671: fixed, not configurable
 COSCHEDULING_DEFAULT_TIMEOUT = 60.0  # scheduler-plugins permitWaitingTimeSeconds
@@ -87,6 +101,8 @@ class Simulation:
         self.dra: DRAController | None = None
         extra_plugins: list[Any] = []
         if blueprint.dra is not None:
+            from sim.dra.controller import DRAController
+
             plugin = blueprint.dra.plugin()
             self.dra = DRAController(blueprint.dra, plugin)
             extra_plugins.append(plugin)
@@ -102,6 +118,10 @@ class Simulation:
         self.finish = self.env.event()
         self._wake = self.env.event()
         self._created_data: dict[int, str] = {}
+        #: per encoded PodCreated template: the text before its per-pod ``runtimeSeconds`` value
+        self._created_prefix: dict[str, str] = {}
+        #: per (namespace, gang key): the shared part of its pods' encoded references
+        self._pod_refs: dict[tuple[str, str | None], RefTemplate] = {}
         self._shape_of: dict[int, PodShape] = {}
         self._injected: dict[tuple[int, str], PodSetSpec] = {}
         self.running: dict[int, SimPod] = {}
@@ -128,15 +148,27 @@ class Simulation:
             if self.dra is not None:
                 controllers.append(self.dra)
             if blueprint.kueue is not None:
+                from sim.kueue_controller import KueueController
+
                 self.kueue = KueueController(blueprint.kueue)
                 controllers.append(self.kueue)
             autoscaler = None
             if blueprint.autoscaler is not None:
+                from sim.autoscaler import ClusterAutoscaler
+
                 autoscaler = ClusterAutoscaler(blueprint.autoscaler, blueprint.seed)
                 controllers.append(autoscaler)
+                if self.kueue is not None:  # Kueue's ProvisioningRequests, answered by the autoscaler
+                    self.kueue.use_provisioning(autoscaler.provreqs)
             if blueprint.serving is not None:
+                from sim.serving import ServingController
+
                 self.serving = ServingController(blueprint.serving, autoscaler)
                 controllers.append(self.serving)
+            if blueprint.volcano is not None:
+                from sim.volcano import VolcanoScheduler
+
+                controllers.append(VolcanoScheduler(blueprint.volcano))
         self.controllers = controllers
         #: where workload instances come from: one source per workload generator
         self.sources: list[ArrivalSource] = [GeneratorSource(g, self.duration) for g in self.generators]
@@ -297,12 +329,13 @@ class Simulation:
         if self._on_binding:
             for fn in self._on_binding:
                 fn(pod, node)
-        write = self.writer.emit_ref
+        writer = self.writer
         text = f"Successfully assigned {pod.namespace}/{pod.name} to {n.name}"
-        write(now, "Scheduled", pod.ref, node=n.json, reason=f'"{text}"' if pod.ref.plain and n.plain else quote(text))
+        writer.emit_node_reason(now, "Scheduled", pod.ref, n.json,
+                                f'"{text}"' if pod.ref[2] and n.plain else quote(text))
         startup = 0.0 if self.pod_startup_delay is None else self.pod_startup_delay(self.latency_rng)
         if startup <= 0:
-            write(now, "PodRunning", pod.ref, node=n.json)
+            writer.emit_node(now, "PodRunning", pod.ref, n.json)
         pod.phase = "Running"
         self.running[pod.seq] = pod
         self._cluster.bind(pod, node, preemptible(pod))
@@ -333,6 +366,25 @@ class Simulation:
                          f"minCount {group.min_count}",
                   data={"waitingSince": round(group.wait_since, 6), "timeoutSeconds": group.timeout,
                         "waiting": [p.name for p in waiting], "bound": group.bound})
+
+    def bind(self, pod: SimPod, node: int) -> None:
+        """Another scheduler (Volcano) binds ``pod`` to ``node`` now: reserve, then the usual bind."""
+        self._cluster.reserve(node, pod.shape.req)
+        pod.node = node
+        self.on_bind(pod, node)
+
+    def report_unschedulable(self, pod: SimPod, reason: str, message: str) -> None:
+        group = pod.gang.key if pod.gang is not None else None
+        self.writer.emit(self.env.now, "FailedScheduling", "Pod", pod.name, pod.namespace, group=group,
+                         reason=message, data={"attempts": pod.attempts, "conditionReason": reason})
+        if reason == "Unschedulable":
+            for fn in self._listeners["pod_unschedulable"]:
+                fn(pod, message)
+
+    def evict(self, pod: SimPod, reason: str) -> None:
+        """Another scheduler (Volcano's reclaim/preempt) deletes the bound ``pod`` now; its owner recreates it."""
+        self._end_pod(pod, "PodDeleted", "Deleted", reason, replace=False)
+        self._replace(pod)
 
     def preempt(self, pod: SimPod, node: int, victims: list[SimPod]) -> None:
         """DefaultPreemption chose ``victims`` on ``node``: they go at once and ``pod`` binds there."""
@@ -367,6 +419,10 @@ class Simulation:
     # ------------------------------------------------------------------ workload instances and pods
 
     def _new_instance(self, g: Generator, i: int) -> None:
+        if g.groups:  # an object admitted per group (LeaderWorkerSet): one instance per group
+            for sub in g.groups:
+                self._new_instance(sub, i)
+            return
         w = g.spec
         now = self.env.now
         gang = w.gang
@@ -381,7 +437,7 @@ class Simulation:
                              self._static_data(ps, w), g.runtime(g.rng), None)
             self.kick()
             return
-        inst = Instance(g, names.instance if names and names.instance else f"{w.name}-{i}", w.namespace)
+        inst = Instance(g, names.instance if names and names.instance else g.instance_name(i), w.namespace)
         for admitter in self.admitters:
             if admitter.takes(inst):
                 inst.group = inst.key
@@ -466,17 +522,35 @@ class Simulation:
         self.unbound += 1
         self.pending[pod.seq] = pod
         self.metrics.created += 1
-        pod.ref = ref("Pod", name, inst.namespace, group=inst.group)
-        data = static
+        refs = self._pod_refs.get((inst.namespace, inst.group))
+        if refs is None:
+            if len(self._pod_refs) > 100_000:
+                self._pod_refs.clear()
+            refs = self._pod_refs[(inst.namespace, inst.group)] = RefTemplate("Pod", inst.namespace, inst.group)
+        if refs.plain and name.isprintable() and '"' not in name and "\\" not in name:  # RefTemplate.make, inlined
+            pod.ref = (refs.head + name + '"}', refs.group_json, True)
+        else:
+            pod.ref = refs.make(name)
+        seconds = round(runtime, 6)
         if self._pod_data_hooks:
+            data = static
             for hook in self._pod_data_hooks:
                 extra = hook(pod)
                 if extra:
                     data = data[:-1] + "," + dumps(extra)[1:] if data != "{}" else dumps(extra)
-        self.writer.emit_ref(now, "PodCreated", pod.ref, data=with_key(data, "runtimeSeconds", round(runtime, 6)))
+            data = with_key(data, "runtimeSeconds", seconds)
+        else:  # the template's encoded payload, then the pod's runtime (what with_key writes)
+            head = self._created_prefix.get(static)
+            if head is None:
+                head = self._created_prefix[static] = key_prefix(static, "runtimeSeconds")
+            data = head + (repr(seconds) if type(seconds) is float and isfinite(seconds)
+                           else encode_value(seconds)) + "}"
+        self.writer.emit_data(now, "PodCreated", pod.ref, data)
         if self._on_created:
             for fn in self._on_created:
                 fn(pod)
+        if g is not None and g.policy in EXTERNAL_GANG_POLICIES:
+            return pod  # schedulerName volcano: its controller binds it (bind below), never this queue
         delay = 0.0 if self.scheduler_queue_delay is None else self.scheduler_queue_delay(self.latency_rng)
         if delay <= 0:
             self.scheduler.enqueue(pod)
@@ -572,7 +646,7 @@ class Simulation:
 
     def _started(self, pod: SimPod, generation: int) -> None:
         if pod.generation == generation and pod.phase == "Running":
-            self.writer.emit_ref(self.env.now, "PodRunning", pod.ref, node=self._cluster.nodes[pod.node].json)
+            self.writer.emit_node(self.env.now, "PodRunning", pod.ref, self._cluster.nodes[pod.node].json)
 
     def _complete(self, pod: SimPod, generation: int) -> None:
         if pod.generation != generation or pod.phase != "Running":
@@ -580,7 +654,7 @@ class Simulation:
         now = self.env.now
         node = pod.node
         inst: Instance = pod.instance
-        self.writer.emit_ref(now, "PodSucceeded", pod.ref, node=self._cluster.nodes[node].json)
+        self.writer.emit_node(now, "PodSucceeded", pod.ref, self._cluster.nodes[node].json)
         pod.phase = "Succeeded"
         self._unbound(pod, node)
         self._cluster.release(node, pod.shape.req)
@@ -590,7 +664,7 @@ class Simulation:
         for fn in self._on_finished:
             fn(pod, "Succeeded")
         if inst.gang is not None and inst.done == len(inst.pods):
-            kind = "PodGroup" if inst.gang.policy == "coscheduling" else "Workload"
+            kind = "PodGroup" if inst.gang.policy in ("coscheduling", "volcano") else "Workload"
             self.emit("WorkloadFinished", kind, inst.name, inst.namespace, group=inst.key, reason="Succeeded")
         self.scheduler.capacity_changed(node)
         self._check_idle()
@@ -653,8 +727,12 @@ class Simulation:
             extra["waitForPodsReady"] = self.kueue.header()
         if self.blueprint.autoscaler is not None:
             extra["autoscaler"] = self.blueprint.autoscaler.header()
-        if self.blueprint.serving is not None and self.blueprint.serving.hpas:
+        if self.blueprint.serving is not None:
             extra["serving"] = self.blueprint.serving.header()
+        if self.blueprint.dra is not None and self.blueprint.dra.classes:
+            # the DeviceClasses as read (selectors, extendedResourceName): what a replay needs
+            extra["dra"] = {"deviceClasses": [c.model_dump(mode="json", by_alias=True, exclude_none=True)
+                                              for c in self.blueprint.dra.classes]}
         self.writer.header("sim", seed=self.seed, scenario=self.blueprint.name, duration=self.duration, **extra)
         self.kept.append(Event(0, 0.0, "RunStarted", "Run", self.blueprint.name,
                                data={"schemaVersion": SCHEMA_VERSION, "source": "sim", "seed": self.seed}))

@@ -10,9 +10,12 @@ least ``minCandidateNodesAbsolute`` (100) or ``minCandidateNodesPercentage`` (10
 starting at a rotating offset.
 
 A vector pre-filter keeps this cheap on large clusters: per priority level the engine keeps the
-requests of the preemptible pods bound to each node (:class:`sim.cluster.PriorityLedger`), so "which nodes would fit if
-every pod up to priority P left" is a few array additions over all nodes, level by level; the first
-level where any node fits bounds the best choice, and only those nodes are dry-run.
+requests of the preemptible pods bound to each node (:class:`sim.cluster.PriorityLedger`), so "which
+nodes would fit if every pod up to priority P left" is a few array additions over the pod's eligible
+nodes; when not even removing every lower-priority pod makes room anywhere the search stops there, else
+the first level where any node fits bounds the best choice, and only those nodes are dry-run. Dry runs
+are remembered per node against the node's change stamp, and their pickOneNode keys are kept as columns
+(:class:`KeyTable`), so choosing among a thousand candidates is a few vector minimums.
 
 Simplifications (documented in docs/decisions.md): victims are deleted at once (no graceful
 termination) and the preemptor binds in the same instant to the chosen node, which is what the
@@ -22,7 +25,7 @@ victims (they behave as if a PodDisruptionBudget protected them), and gang membe
 
 from __future__ import annotations
 
-from typing import Any
+from array import array
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +37,67 @@ MIN_CANDIDATES_ABSOLUTE = 100
 MIN_CANDIDATES_PERCENTAGE = 10
 
 
+#: the pickOneNode "top victim priority" of a node where the preemptor cannot fit (never chosen)
+NO_FIT = np.iinfo(np.int64).max
+
+
+class KeyTable:
+    """Remembered dry runs for one (top level, requests) context: per node, the node stamp the dry run
+    was made at, its pickOneNodeForPreemption key as columns (top victim priority, sum of victim
+    priorities, victim count, minus the earliest start among the top-priority victims) and its victims.
+
+    Columns make the choice among a thousand candidates a few vector minimums instead of a Python loop.
+    """
+
+    __slots__ = ("count", "late", "stamp", "top", "total", "victims")
+
+    def __init__(self, capacity: int) -> None:
+        self.stamp: npt.NDArray[np.int64] = np.full(capacity, -1, dtype=np.int64)
+        self.top: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
+        self.total: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
+        self.count: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
+        self.late: npt.NDArray[np.float64] = np.zeros(capacity, dtype=np.float64)
+        self.victims: dict[int, list[SimPod]] = {}
+
+    def grow(self, capacity: int) -> None:
+        old = self.stamp.shape[0]
+        if capacity <= old:
+            return
+        for name in ("stamp", "top", "total", "count", "late"):
+            arr = getattr(self, name)
+            new = np.full(capacity, -1, dtype=arr.dtype) if name == "stamp" else np.zeros(capacity, dtype=arr.dtype)
+            new[:old] = arr
+            setattr(self, name, new)
+
+    def put(self, node: int, stamp: int, victims: list[SimPod] | None) -> None:
+        self.stamp[node] = stamp
+        if victims is None:
+            self.top[node] = NO_FIT
+            self.victims.pop(node, None)
+            return
+        top = max(v.priority for v in victims)
+        self.top[node] = top
+        self.total[node] = sum(v.priority for v in victims)
+        self.count[node] = len(victims)
+        self.late[node] = -min(v.bound_at for v in victims if v.priority == top)
+        self.victims[node] = victims
+
+    def best(self, nodes: npt.NDArray[np.intp]) -> int:
+        """The node of ``nodes`` with the smallest (top, total, count, late, node) key, or -1 when the
+        preemptor fits on none of them (pickOneNodeForPreemption's criteria in order)."""
+        top = self.top[nodes]
+        low = top.min()
+        if low == NO_FIT:
+            return -1
+        sel = nodes[top == low]
+        for col in (self.total, self.count, self.late):
+            if sel.size == 1:
+                break
+            vals = col[sel]
+            sel = sel[vals == vals.min()]
+        return int(sel.min())
+
+
 class Preemption:
     """Finds victims for a pod; the engine carries out the evictions."""
 
@@ -43,8 +107,12 @@ class Preemption:
         self.offset = 0
         #: (shape key, priority) -> ClusterState.mutations when preemption last could not help
         self._hopeless: dict[tuple[object, int], int] = {}
-        #: (node, top level, requests) -> (node stamp, pickOneNode key or None, victims or None)
-        self._dry_runs: dict[tuple[int, int, object], tuple[int, Any, list[SimPod] | None]] = {}
+        #: requests -> their resource rows and amounts as a column
+        self._columns: dict[object, tuple[list[int], npt.NDArray[np.int64]]] = {}
+        #: requests -> the index (in them) of the resource that last ruled out every node
+        self._scarce: dict[object, int] = {}
+        #: (top level, requests) -> the dry runs remembered for it, per node
+        self._tables: dict[tuple[int, object], KeyTable] = {}
 
     def find(self, pod: SimPod) -> tuple[int, list[SimPod]] | None:
         """(node, victims) for ``pod``, or None when preemption would not help."""
@@ -69,11 +137,18 @@ class Preemption:
         node's is higher. Only those nodes can win the first criterion, so only they are dry-run (up to
         the usual number of candidates, from a rotating offset) for the remaining criteria.
 
-        Two things keep it cheap without changing a choice: the level sums are taken over the nodes the
-        pod's shape may use (its pool/node Filter plugins' mask) and only for the resources it requests;
-        and each node's dry run (its victims and their pickOneNode key) is remembered against the
-        node's :attr:`sim.cluster.ClusterState.stamp`, which changes whenever the node's free capacity
-        or pods do — under pressure most candidates are the same untouched nodes attempt after attempt.
+        What keeps it cheap without changing a choice:
+
+        - the level sums are taken over the nodes the pod's shape may use (its pool/node Filter plugins'
+          mask) and only for the resources it requests; all the lower levels are summed first (for one
+          resource, then for all), so a pod that would fit nowhere even with every lower-priority pod
+          gone is turned away at once, and only otherwise are the levels added one at a time to find
+          the first that fits;
+        - each node's dry run (its victims and their pickOneNode key) is remembered against the node's
+          :attr:`sim.cluster.ClusterState.stamp`, which changes whenever the node's free capacity or
+          pods do — under pressure most candidates are the same untouched nodes attempt after attempt;
+        - the keys are kept as columns (:class:`KeyTable`), so only the stale candidates are dry-run in
+          Python and the best of up to a thousand candidates is a few vector minimums.
         """
         cluster = self.cluster
         n = cluster.n
@@ -82,27 +157,47 @@ class Preemption:
         eligible = shape.idx
         if eligible.size == 0:
             return None
-        # the eligible nodes as one slice when they are contiguous (a node pool): views, not copies
-        where: slice | npt.NDArray[np.intp] = eligible
-        if len(shape.segs) == 1:
-            where = slice(*shape.segs[0])
-        free = cluster.free
-        have = [free[r, where] for r, _ in shape.req]
-        nodes: npt.NDArray[np.intp] | None = None
+        req = shape.req
+        cols = self._columns.get(req)
+        if cols is None:
+            cols = self._columns[req] = ([r for r, _ in req], np.array([q for _, q in req], dtype=np.int64)[:, None])
+        rows, need = cols
+        ledger = self.ledger
+        cap = cluster.free.shape
+        levels = []
         for p in prios:
-            level = self.ledger.level(p)
-            ok: npt.NDArray[np.bool_] | None = None
-            for i, (r, q) in enumerate(shape.req):
-                have[i] = have[i] + level[r, where]
-                fit = have[i] >= q
-                ok = fit if ok is None else ok & fit
-            if ok is None:
-                ok = np.ones(eligible.size, dtype=bool)
-            if ok.any():
-                nodes = eligible[ok]
-                break
-        if nodes is None:
+            arr = ledger.levels.get(p)
+            levels.append(arr if arr is not None and arr.shape == cap else ledger.level(p))
+        # the eligible nodes as one slice when they are contiguous (a node pool): views, not copies
+        where: slice | npt.NDArray[np.intp] = slice(*shape.segs[0]) if len(shape.segs) == 1 else eligible
+        # one resource first (the one that ruled the pod out last time): when even with every
+        # lower-priority pod gone no node has enough of it, nothing else needs looking at
+        r, q = req[self._scarce.get(req, 0)] if req else (0, 0)
+        row = cluster.free[r, where] + levels[0][r, where]
+        for arr in levels[1:]:
+            row += arr[r, where]
+        if req and row.max() < q:
             return None
+        free = cluster.free[:, where]
+        total = free + levels[0][:, where]
+        for arr in levels[1:]:
+            total += arr[:, where]
+        short = total[rows] >= need
+        ok = short.all(axis=0)
+        if not ok.any():  # not even removing every lower-priority pod makes room anywhere
+            self._scarce[req] = int(short.sum(axis=1).argmin())
+            return None
+        # the first level at which some node fits (the last one does)
+        first = len(prios) - 1
+        cum = free[rows]
+        for i in range(first):
+            cum = cum + levels[i][:, where][rows]
+            fit = (cum >= need).all(axis=0)
+            if fit.any():
+                first, ok = i, fit
+                break
+        top_level = prios[first]
+        nodes = eligible[ok]
         want = max(MIN_CANDIDATES_ABSOLUTE, n * MIN_CANDIDATES_PERCENTAGE // 100)
         start = int(np.searchsorted(nodes, self.offset % n))
         order = np.concatenate((nodes[start:], nodes[:start]))[:want]
@@ -110,34 +205,24 @@ class Preemption:
         self.offset = int(order[-1]) + 1
         if cluster.log.forked:  # a search cursor: part of the what-if snapshot
             cluster.log.record(lambda: setattr(self, "offset", old))
-        top_level = p  # the level at which these nodes first fit
+        table = self._tables.get((top_level, req))
+        if table is None:
+            table = self._tables[(top_level, req)] = KeyTable(cap[1])
+        else:
+            table.grow(cap[1])
         stamp = cluster.stamp
-        cache = self._dry_runs
-        req = shape.req
-        best_key: tuple[int, int, int, float, int] | None = None
-        best_node = -1
-        best_victims: list[SimPod] = []
-        for node in order.tolist():
-            memo_key = (node, top_level, req)
-            hit = cache.get(memo_key)
-            if hit is None or hit[0] != stamp[node]:
-                victims = self._victims(pod, node, top_level)
-                key: tuple[int, int, int, float] | None = None
-                if victims is not None:
-                    top = max(v.priority for v in victims)
-                    latest_start_of_top = min(v.bound_at for v in victims if v.priority == top)
-                    key = (top, sum(v.priority for v in victims), len(victims), -latest_start_of_top)
-                hit = (stamp[node], key, victims)
-                cache[memo_key] = hit
-            _, key, victims = hit
-            if key is None or victims is None:
-                continue
-            full = (*key, node)
-            if best_key is None or full < best_key:
-                best_key, best_node, best_victims = full, node, victims
-        if best_key is None:
+        if isinstance(stamp, array):  # the node stamps as int64 without a copy (a view for this call only)
+            stamps = np.frombuffer(stamp, dtype=np.int64)[order]
+        else:
+            stamps = np.fromiter(map(stamp.__getitem__, order.tolist()), dtype=np.int64, count=order.size)
+        stale = np.flatnonzero(table.stamp[order] != stamps)
+        if stale.size:
+            for node, at in zip(order[stale].tolist(), stamps[stale].tolist(), strict=True):
+                table.put(node, at, self._victims(pod, node, top_level))
+        best = table.best(order)
+        if best < 0:
             return None
-        return best_node, list(best_victims)
+        return best, list(table.victims[best])
 
     def _victims(self, pod: SimPod, node: int, top_level: int) -> list[SimPod] | None:
         """SelectVictimsOnNode: remove every lower-priority pod, then reprieve the most important ones.

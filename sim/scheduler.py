@@ -98,6 +98,10 @@ class Scheduler:
         fit_scores = [e for e in profile.score if e.plugin is self.fit]
         self.fit_score: ScoreEntry | None = fit_scores[0] if fit_scores else None
         self.extra_scores = [e for e in profile.score if e.plugin is not self.fit]
+        #: the fused cycle (:meth:`schedule_one`) applies: no PreFilter, Reserve, Permit or PreBind plugin runs,
+        #: so a pod whose shape has no node-by-node Filter and no extra Score plugin is decided by
+        #: NodeResourcesFit's fast path alone, with nothing to call around it
+        self.fused = not (profile.pre_filter or profile.reserve or profile.permit or profile.pre_bind)
         self.active: list[tuple[int, float, int, SimPod]] = []
         self.backoff: list[tuple[float, int, SimPod]] = []
         self.shapes_waiting: dict[object, PodShape] = {}
@@ -137,18 +141,43 @@ class Scheduler:
     def run_cycle(self) -> None:
         """Schedule every pod in the active queue, in queue order."""
         active = self.active
+        pop = heapq.heappop
+        schedule_one = self.schedule_one
         while active:
-            pod = heapq.heappop(active)[3]
+            pod = pop(active)[3]
             pod.queued = False
             if pod.phase != "Pending" or pod.node >= 0:
                 continue
-            self.schedule_one(pod)
+            schedule_one(pod)
 
     # ------------------------------------------------------------------ one cycle
 
     def schedule_one(self, pod: SimPod) -> None:
-        state: CycleState = {}
+        """One scheduling cycle for ``pod``.
+
+        The fused cycle comes first: with a profile that has no PreFilter, Reserve, Permit or PreBind
+        plugin (the default profile), a pod whose shape's plan asks no plugin node by node is decided by
+        NodeResourcesFit's fast path alone — Filter and Score, Reserve, Bind — without a CycleState or a
+        look at the empty extension points; what it does is exactly what the general cycle below does for
+        such a pod (``tests/test_fused_cycle.py`` checks byte-identical timelines with it switched off).
+        """
         shape = pod.shape
+        if self.fused:
+            cluster = self.cluster
+            if shape.plan_version != cluster.version:
+                shape.plan = self._plan(shape, set())
+                shape.plan_version = cluster.version
+            dynamic, extra = shape.plan
+            if not dynamic and not extra:
+                node = self.find_node(shape)
+                if node < 0:
+                    self._no_node(pod, {}, dynamic)
+                    return
+                cluster.reserve(node, shape.req)           # Reserve
+                pod.node = node
+                self.host.on_bind(pod, node)               # Bind
+                return
+        state: CycleState = {}
         profile = self.profile
         if profile.pre_filter:
             skipped: set[str] = set()
@@ -167,13 +196,7 @@ class Scheduler:
             dynamic, extra = shape.plan
         node = self._find_node_general(pod, state, dynamic, extra) if dynamic or extra else self.find_node(shape)
         if node < 0:
-            state["stateful"] = any(not p.depends <= FAST for p in dynamic)
-            for p in self.profile.post_filter:
-                if p.post_filter(pod, state):
-                    return  # it made room and placed the pod
-            self._unschedulable(pod, self.fit_error(pod, state, bool(dynamic)))
-            for fn in state.get("after_failure", ()):
-                fn()
+            self._no_node(pod, state, dynamic)
             return
         self.cluster.reserve(node, shape.req)              # Reserve
         pod.node = node
@@ -200,6 +223,16 @@ class Scheduler:
             self.host.on_bind(pod, node)                   # Bind (no PreBind plugin)
             return
         self.bind(pod)
+
+    def _no_node(self, pod: SimPod, state: CycleState, dynamic: list[Any]) -> None:
+        """No node passed Filter: PostFilter (DefaultPreemption), else the pod is unschedulable."""
+        state["stateful"] = any(not p.depends <= FAST for p in dynamic)
+        for p in self.profile.post_filter:
+            if p.post_filter(pod, state):
+                return  # it made room and placed the pod
+        self._unschedulable(pod, self.fit_error(pod, state, bool(dynamic)))
+        for fn in state.get("after_failure", ()):
+            fn()
 
     def _plan(self, shape: PodShape, skipped: set[str]) -> tuple[list[Any], list[ScoreEntry]]:
         """The Filter plugins asked node by node and the Score plugins beyond NodeResourcesFit that take
@@ -307,9 +340,9 @@ class Scheduler:
     def find_node(self, shape: PodShape) -> int:
         """The fast path (only pool/node/free plugins apply): the best feasible node, or -1."""
         cluster = self.cluster
-        if cluster.n == 0 or shape.failed_at == cluster.mutations:
+        if not cluster.nodes or shape.failed_at == cluster.mutations:
             return -1  # nothing changed since this shape last found no node
-        segs = shape.segments(cluster)
+        segs = shape.segs if shape.mask_version == cluster.version else shape.segments(cluster)
         if not segs:
             return -1
         node = self.fit.best_node(shape, segs)

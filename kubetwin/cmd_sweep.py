@@ -10,8 +10,13 @@ aggregates the shards.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -26,39 +31,80 @@ from models.errors import InputError
 from models.sweep import load_sweep
 
 
+@contextmanager
+def _stop_on_signals(stop: threading.Event, say: Callable[[str], None]) -> Iterator[None]:
+    """While inside: the first SIGINT/SIGTERM sets ``stop`` (no new run starts, runs in flight are told to
+    stop); a second one raises KeyboardInterrupt at once. Only in the main thread (where signals land)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hits = 0
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal hits
+        hits += 1
+        if hits == 1:
+            stop.set()
+            say("interrupted: no new runs start, runs in flight stop; writing the CSVs for the runs finished "
+                "so far (press Ctrl-C again to quit at once; rerun the same command to resume)")
+            return
+        raise KeyboardInterrupt
+
+    old_int = signal.signal(signal.SIGINT, handler)
+    old_term = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
 def run_sweep(sweep_file: str | Path, out: str | Path, *, executor: str = "local", workers: int | None = 1,
               address: str | None = None, shard: tuple[int, int] | None = None,
-              progress: bool = False) -> dict[str, Any]:
-    """Run (or resume) a sweep into ``out``; returns the sweep.json body. Library entry point of the verb."""
+              progress: bool = False, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) a sweep into ``out``; returns the sweep.json body. Library entry point of the verb.
+
+    Every point is built and the objective's metric names checked before any run (:func:`sweep.preflight`;
+    a problem is an :class:`InputError`). On SIGINT/SIGTERM it stops, writes the CSVs for the runs
+    finished so far and raises :class:`kubetwin.sweep.SweepInterrupted`."""
     if executor not in ("local", "ray"):
         raise InputError(f"unknown executor {executor!r}", field="--executor", fix="use local or ray")
+    console = Console(stderr=True, highlight=False)
+    say = say or (lambda msg: console.print(escape(msg)))
     pl = sw.plan(load_sweep(sweep_file), out)
     outp = pl.out
     if outp.exists() and not outp.is_dir():
         raise InputError("output path exists and is not a directory", file=str(outp), fix="choose another -o")
     mine = sw.shard_tasks(pl.tasks, shard)
+    sw.preflight(pl, mine)
     todo, done = sw.pending_tasks(mine, outp)
+    if done:
+        say(f"resuming: {len(done)} of {len(mine)} runs already done in {outp} are reused; {len(todo)} to run")
     sw.write_plan(pl, outp, shard)
+    stop = threading.Event()
     if executor == "local":
-        outcomes = sweep_exec.run_local(todo, workers or os.cpu_count() or 1)
+        outcomes = sweep_exec.run_local(todo, workers or os.cpu_count() or 1, stop)
     else:
-        outcomes = sweep_exec.run_ray(todo, workers, address)
+        outcomes = sweep_exec.run_ray(todo, workers, address, stop)
     results = list(done)
-    console = Console(stderr=True)
     bar = Progress(TextColumn("[bold]sweep[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("[red]{task.fields[failed]} failed[/]"), TimeElapsedColumn(), TextColumn("ETA"),
                    TimeRemainingColumn(), console=console, disable=not (progress and console.is_terminal))
     try:
-        with bar:
-            tid = bar.add_task(pl.sweep.metadata.name, total=len(mine), completed=len(done), failed=0)
+        with _stop_on_signals(stop, say), bar:
+            tid = bar.add_task(escape(pl.sweep.metadata.name), total=len(mine), completed=len(done), failed=0)
             failed = 0
             for task, res in outcomes:
+                if not sw.is_done(res):
+                    continue    # cut short: not done, a rerun runs it again
                 results.append(sw.record_result(task, res))
                 failed += res["status"] != "succeeded"
                 bar.update(tid, advance=1, failed=failed)
     finally:
         # interrupted or not, the aggregate describes every run finished so far
         body = sw.aggregate(pl, results, outp, shard=shard, expected=mine)
+    if stop.is_set() and body["runsMissing"]:
+        raise sw.SweepInterrupted(body)
     return body
 
 
@@ -104,6 +150,11 @@ def _print_outcome(body: dict[str, Any], out: Path) -> None:
             con.print("no point meets the objective")
 
 
+def _exit_code(body: dict[str, Any]) -> int:
+    """1 when every run there is failed (none succeeded), else 0."""
+    return 1 if body["runsDone"] and body["runsFailed"] == body["runsDone"] else 0
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(cls=_SweepGroup, no_args_is_help=True,
                         help="Run a capacity-planning sweep (scenario variants × seeds), or merge its shards.")
@@ -122,15 +173,28 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run SWEEP into OUT: runs.csv, points.csv, sweep.json; skips runs already done there.
 
-        `kubetwin sweep SWEEP -o OUT` is short for `kubetwin sweep run SWEEP -o OUT`."""
+        `kubetwin sweep SWEEP -o OUT` is short for `kubetwin sweep run SWEEP -o OUT`. Exit codes: 0 every
+        run ran (some may have failed: they are in runs.csv with their error); 1 every run failed; 2
+        unusable input: the sweep file, a point's scenario (each point is built before anything runs), an
+        objective metric, a flag or OUT; 130 interrupted (Ctrl-C): the CSVs hold the runs finished so far,
+        rerun the same command to resume."""
         if workers is not None and workers < 1:
             raise InputError("must be >= 1", field="--workers", fix="e.g. --workers 4")
         if address and executor != "ray":
             raise InputError("--address is for the ray executor", field="--address", fix="add --executor ray")
-        body = run_sweep(sweep_file, out, executor=executor, workers=workers, address=address,
-                         shard=sw.parse_shard(shard) if shard else None,
-                         progress=not quiet and sys.stderr.isatty())
+        try:
+            body = run_sweep(sweep_file, out, executor=executor, workers=workers, address=address,
+                             shard=sw.parse_shard(shard) if shard else None,
+                             progress=not quiet and sys.stderr.isatty())
+        except sw.SweepInterrupted as e:
+            _print_outcome(e.body, out)
+            Console(stderr=True, highlight=False).print("interrupted; rerun the same command to resume")
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:   # a second Ctrl-C: the CSVs were still written for the runs finished
+            Console(stderr=True, highlight=False).print("interrupted; rerun the same command to resume")
+            raise typer.Exit(130) from None
         _print_outcome(body, out)
+        raise typer.Exit(_exit_code(body))
 
     @group.command("merge")
     def merge_cmd(
@@ -138,8 +202,11 @@ def register(app: typer.Typer) -> None:
         shard_dirs: Annotated[list[Path], typer.Argument(metavar="SHARD_DIR...", help="the shards' -o folders")],
         out: Annotated[Path, typer.Option("-o", "--out", help="output directory")] = Path("out"),
     ) -> None:
-        """Merge the shards of a sweep (each run with --shard i/N) into one runs.csv/points.csv/sweep.json."""
+        """Merge the shards of a sweep (each run with --shard i/N) into one runs.csv/points.csv/sweep.json.
+
+        Exit codes: 0 merged; 1 every run found failed; 2 unusable input."""
         body = merge_sweep(sweep_file, shard_dirs, out)
         _print_outcome(body, out)
+        raise typer.Exit(_exit_code(body))
 
     app.add_typer(group, name="sweep")

@@ -7,11 +7,13 @@ process pool, Ray, or the pods of an Indexed Job each taking one shard — produ
 Phases, one function each:
 
 1. :func:`plan` — expand the parameters into points (cartesian product, file order), patch the base
-   scenario for each point (:func:`set_path`), validate every patched scenario up front, and derive each
-   run's seed from (sweep seed, point, replicate) with :func:`derive_seed`.
+   scenario for each point (:func:`set_path`), make its file references absolute (:data:`FILE_FIELDS`),
+   validate every patched scenario, and derive each run's seed from (sweep seed, point, replicate) with
+   :func:`derive_seed`; then :func:`preflight`, still before any run, builds each point as its runs will
+   and checks the objective's metric names.
 2. :func:`run_one` — one run: write the patched scenario into the run's folder, then simulate it through
    the same :func:`kubetwin.cmd_simulate.simulate_to` as ``kubetwin simulate``. Errors become a failed
-   result; they never stop the sweep.
+   result; they never stop the sweep. A run cut short (Ctrl-C) is ``interrupted``: never recorded.
 3. executors (``kubetwin.sweep_exec``) call :func:`run_one` and hand results back to
    :func:`record_result`, which writes ``runs/<id>/result.json`` — the marker that lets a rerun skip it.
 4. :func:`aggregate` — ``runs.csv``, ``points.csv`` (mean and 95 % interval across seeds) and
@@ -21,9 +23,11 @@ Phases, one function each:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import hashlib
+import io
 import itertools
 import json
 import math
@@ -73,9 +77,11 @@ def parse_path(path: str) -> list[tuple[str, Any]]:
     return out
 
 
-def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``value`` at ``path`` inside a scenario document (in place). Missing map keys are created;
-    list selectors must match an existing item. Raises ``ValueError`` saying what exists instead."""
+def set_path(doc: dict[str, Any], path: str, value: Any) -> str:
+    """Set ``value`` at ``path`` inside a scenario document (in place); returns the path with list
+    selectors replaced by indexes (``spec.cluster.nodePools[1].count``), as scenario errors name fields.
+    Missing map keys are created; list selectors must match an existing item. Raises ``ValueError``
+    saying what exists instead."""
     segs = parse_path(path)
     node: Any = doc
     walked = ""
@@ -86,7 +92,7 @@ def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
                 raise ValueError(f"{walked or 'the document'} is not a map, cannot take key {arg!r}")
             if last:
                 node[arg] = value
-                return
+                return walked + ("." if walked else "") + str(arg)
             if arg not in node or node[arg] is None:
                 node[arg] = {} if segs[i + 1][0] == "key" else []
             node = node[arg]
@@ -109,37 +115,58 @@ def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
         walked += f"[{idx}]"
         if last:
             node[idx] = value
-            return
+            return walked
         node = node[idx]
+    return walked
+
+
+#: every scenario field that names a file, as (JSON Schema definition, property) → where it sits in the
+#: document. ``*`` is every item of a list (only its strings are file names: the others are inline
+#: objects); ``**`` is any depth (distributions and load curves can sit in many places).
+#: ``tests/test_sweep.py`` walks the JSON Schema so a new file field cannot be missed here.
+FILE_FIELDS: dict[tuple[str, str], str] = {
+    ("Spec", "manifests"): "spec.manifests.*",
+    ("WorkloadGen", "job"): "spec.workloads.*.job",
+    ("NodePool", "resourceSlices"): "spec.cluster.nodePools.*.resourceSlices.*",
+    ("ServingSpec", "objects"): "spec.serving.objects.*",
+    ("Empirical", "csv"): "**.empirical.csv",      # a distribution anywhere: durations, latencies, delays
+    ("TraceLoad", "csv"): "**.trace.csv",          # a serving load's requestsPerSecond trace
+}
+
+
+def _fix_at(node: Any, segs: list[str], fix: Any) -> None:
+    if not segs:
+        return
+    head, rest = segs[0], segs[1:]
+    if head == "**":
+        _fix_at(node, rest, fix)
+        for child in (node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()):
+            _fix_at(child, segs, fix)
+        return
+    if head == "*":
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if rest:
+                    _fix_at(item, rest, fix)
+                else:
+                    node[i] = fix(item)
+        return
+    if isinstance(node, dict) and head in node:
+        if rest:
+            _fix_at(node[head], rest, fix)
+        else:
+            node[head] = fix(node[head])
 
 
 def absolutize_paths(doc: dict[str, Any], base_dir: Path) -> None:
-    """Make the scenario's file references absolute (``spec.manifests``, a workload's ``job``, an
-    empirical distribution's ``csv``) so the patched copy can live in the run's folder."""
+    """Make every file reference of the scenario (:data:`FILE_FIELDS`) absolute, resolved against
+    ``base_dir`` (the base scenario's folder), so the patched copy can live in the run's folder."""
 
     def fix(p: Any) -> Any:
-        return str((base_dir / p).resolve()) if isinstance(p, str) and not Path(p).is_absolute() else p
+        return str((base_dir / p).resolve()) if isinstance(p, str) and p and not Path(p).is_absolute() else p
 
-    spec = doc.get("spec")
-    if not isinstance(spec, dict):
-        return
-    if isinstance(spec.get("manifests"), list):
-        spec["manifests"] = [fix(p) for p in spec["manifests"]]
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k == "empirical" and isinstance(v, dict) and "csv" in v:
-                    v["csv"] = fix(v["csv"])
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    for w in spec.get("workloads") or []:
-        if isinstance(w, dict) and "job" in w:
-            w["job"] = fix(w["job"])
-        walk(w)
+    for where in FILE_FIELDS.values():
+        _fix_at(doc, where.split("."), fix)
 
 
 # --------------------------------------------------------------------------------------------- plan
@@ -174,6 +201,8 @@ class Plan:
     params: list[str]
     points: list[dict[str, Any]]
     tasks: list[RunTask] = field(default_factory=list)
+    #: per point: parameter path → the field it set, with list selectors as indexes (for error messages)
+    fields: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"sweep": self.sweep.metadata.name, "sweepFile": self.sweep_file,
@@ -209,20 +238,21 @@ def plan(sweep: Sweep, out: str | Path) -> Plan:
     idx = 0
     for pi, point in enumerate(points):
         doc = copy.deepcopy(base_doc)
+        fields: dict[str, str] = {}
         for path, value in point.items():
             try:
-                set_path(doc, path, value)
+                fields[path] = set_path(doc, path, value)
             except ValueError as e:
                 raise InputError(str(e), file=file, field=f'spec.parameters["{path}"]',
                                  fix="point the path at a field of the base scenario, selecting list items "
                                      "by [name=...] or [index]") from None
         absolutize_paths(doc, base.resolve().parent)   # after patching: a value may be a file name too
         text = yaml.safe_dump(doc, sort_keys=False)
+        pl.fields.append(fields)
         try:
-            parse_scenario_text(text, f"{base} with {_point_label(point)}", base.resolve())
+            parse_scenario_text(text, str(base), base.resolve())
         except InputError as e:
-            raise InputError(f"point {pi} makes an invalid scenario: {e.render()}", file=file,
-                             field="spec.parameters", fix="use values the scenario accepts") from None
+            raise point_error(pl, pi, e) from None
         sha = hashlib.sha256(text.encode()).hexdigest()
         for r in range(sweep.spec.seeds):
             run = f"p{pi:04d}-r{r:02d}"
@@ -234,6 +264,74 @@ def plan(sweep: Sweep, out: str | Path) -> Plan:
 
 def _point_label(point: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items()) or "(base)"
+
+
+def point_error(pl: Plan, pi: int, e: InputError) -> InputError:
+    """A point's scenario error as a sweep error: the sweep file, the parameter whose value the scenario
+    refused (or ``spec.parameters``), the point and its values, then the scenario's own field and message
+    — no line:column, which would point into the patched copy rather than a file the user wrote."""
+    point = pl.points[pi]
+    inner = e.field or ""
+    param = next((p for p, f in pl.fields[pi].items()
+                  if inner == f or inner.startswith((f + ".", f + "["))), None)
+    if param is None and inner:   # the error names an object holding the parameter's field: if only one
+        holders = [p for p, f in pl.fields[pi].items() if f.startswith((inner + ".", inner + "["))]
+        param = holders[0] if len(holders) == 1 else None
+    copies = {str(pl.sweep.scenario_path()), str(Path(pl.out) / "runs")}
+    src = "" if e.file is None or any(e.file.startswith(c) for c in copies) else f"{e.file}: "
+    where = f"{e.field}: " if e.field else ""
+    field = f'spec.parameters["{param}"]' if param else ("spec.parameters" if point else "spec.scenario")
+    return InputError(f"point {pi} ({_point_label(point)}) makes an invalid scenario: {src}{where}{e.message}",
+                      file=pl.sweep_file, field=field, fix=e.fix or "use values the scenario accepts")
+
+
+#: summary.json sections whose keys name the scenario's objects (resources, queues, device classes,
+#: loads, pools) and appear only once a run uses them: a metric under these is checked after the runs
+_DYNAMIC = ("allocationRatio.", "queues.", "dra.", "serving.", "autoscaling.pools.")
+
+
+def preflight(pl: Plan, tasks: list[RunTask]) -> None:
+    """Before anything runs: build each point's scenario exactly as its runs will (the copy's text, read
+    from the run folder, with the run's seed — every file it names is read), then check the objective's
+    metric names against the summary of a zero-length run of the first point. Raises :class:`InputError`
+    (exit 2) naming the point or the objective field."""
+    from kubetwin.cmd_simulate import simulate_to
+    from sim.build import build
+
+    first: dict[int, RunTask] = {}
+    for t in tasks:
+        first.setdefault(t.point, t)
+    for pi, t in sorted(first.items()):
+        copy_path = Path(t.out_dir) / "scenario.yaml"
+        try:
+            build(parse_scenario_text(t.scenario_text, str(copy_path), copy_path), seed=t.seed)
+        except InputError as e:
+            raise point_error(pl, pi, e) from None
+    obj = pl.sweep.spec.objective
+    if obj is None or not first:
+        return
+    import tempfile
+
+    t = first[min(first)]
+    with tempfile.TemporaryDirectory(prefix="kubetwin-sweep-probe-") as tmp:
+        sc = Path(tmp) / "scenario.yaml"
+        sc.write_text(t.scenario_text, encoding="utf-8")
+        try:
+            known = set(flatten(simulate_to(sc, Path(tmp) / "out", seed=t.seed, until=0.0)))
+        except InputError as e:
+            raise point_error(pl, t.point, e) from None
+    names = [("spec.objective." + obj.sense, obj.metric)]
+    names += [(f"spec.objective.subjectTo[{i}]", c.metric) for i, c in enumerate(obj.constraints())]
+    for fld, name in names:
+        if name in known or name.startswith(_DYNAMIC):
+            continue
+        from models.errors import did_you_mean
+
+        guess = did_you_mean(name, known)
+        raise InputError(f"{name!r} is not a number of this scenario's summary.json", file=pl.sweep_file,
+                         field=fld, fix=(f"did you mean {guess!r}? " if guess else "")
+                         + "the summary numbers are: " + ", ".join(sorted(known))
+                         + " (and names under " + ", ".join(p + "…" for p in _DYNAMIC) + ")")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -254,21 +352,51 @@ def shard_tasks(tasks: list[RunTask], shard: tuple[int, int] | None) -> list[Run
 
 # ---------------------------------------------------------------------------------------------- run
 
+#: set in a worker process by the executor (:func:`worker_init`): once set, runs not yet started return
+#: ``interrupted`` at once
+_STOP: Any = None
+
+
+def worker_init(stop: Any = None) -> None:
+    """Initializer of a local worker process: ignore SIGINT between runs (a terminal's Ctrl-C goes to the
+    whole process group; the driver decides what stops), and remember the driver's stop event."""
+    import signal
+
+    global _STOP
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _STOP = stop
+
+
 def run_one(task: RunTask) -> dict[str, Any]:
     """Run one task (in a worker process, a Ray task or an Indexed Job pod); never raises for a failed
-    simulation — the error is the result."""
+    simulation — the error is the result.
+
+    Status ``succeeded`` or ``failed`` — both *done*, recorded — or ``interrupted``: the run was stopped
+    (SIGINT/SIGTERM while simulating, a cancelled Ray task, or the sweep was stopping before it started),
+    its numbers describe a cut-short run, and it must never be recorded: a rerun runs it again."""
     from kubetwin.cmd_simulate import simulate_to
 
     t0, c0 = time.perf_counter(), time.process_time()
     res: dict[str, Any] = {"run": task.run, "status": "succeeded", "error": None, "summary": None}
     try:
+        if _STOP is not None and _STOP.is_set():
+            raise KeyboardInterrupt
         out = Path(task.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         sc_path = out / "scenario.yaml"
         sc_path.write_text(task.scenario_text, encoding="utf-8")
-        res["summary"] = simulate_to(sc_path, out, seed=task.seed)
+        # in a local worker the run's own messages ("interrupted: finishing the current instant…") would
+        # interleave with the driver's progress bar and say the wrong thing: the driver speaks for the sweep
+        with contextlib.redirect_stderr(io.StringIO()) if _STOP is not None else contextlib.nullcontext():
+            summary = simulate_to(sc_path, out, seed=task.seed)
+        if summary.get("interrupted") or (summary.get("sim") or {}).get("endReason") == "interrupted":
+            res.update(status=INTERRUPTED, error="interrupted before the run finished")
+        else:
+            res["summary"] = summary
     except InputError as e:
         res.update(status="failed", error=e.render())
+    except KeyboardInterrupt:
+        res.update(status=INTERRUPTED, error="interrupted before the run finished")
     except Exception as e:
         res.update(status="failed", error=f"{type(e).__name__}: {e}")
     res["wallSeconds"] = round(time.perf_counter() - t0, 6)
@@ -276,8 +404,28 @@ def run_one(task: RunTask) -> dict[str, Any]:
     return res
 
 
+INTERRUPTED = "interrupted"
+
+
+def is_done(res: dict[str, Any]) -> bool:
+    """Whether a run's result may be recorded: it ran to its end (succeeded) or failed for good."""
+    return res.get("status") in ("succeeded", "failed")
+
+
+class SweepInterrupted(Exception):
+    """The sweep was stopped (Ctrl-C/SIGTERM) before every run was done; ``body`` is the sweep.json
+    written for the runs finished so far. The CLI exits 130."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__("interrupted")
+        self.body = body
+
+
 def record_result(task: RunTask, res: dict[str, Any]) -> dict[str, Any]:
-    """Write ``runs/<id>/result.json`` (atomically: it is the 'done' marker a rerun trusts)."""
+    """Write ``runs/<id>/result.json`` (atomically: it is the 'done' marker a rerun trusts). Only for a
+    result that :func:`is_done` — an interrupted run is never recorded."""
+    if not is_done(res):
+        raise ValueError(f"run {task.run} is {res.get('status')}, not done; it is not recorded")
     full = {"run": task.run, "index": task.index, "point": task.point, "replicate": task.replicate,
             "seed": task.seed, "parameters": task.params, "scenarioSha256": task.scenario_sha,
             "status": res["status"], "error": res["error"], "wallSeconds": res.get("wallSeconds"),
@@ -456,8 +604,8 @@ def aggregate(pl: Plan, results: list[dict[str, Any]], out: Path, *, shard: tupl
                              "evaluatedOn": "mean across seeds; points with a failed run never qualify"}
         for name in [obj.metric, *(c.metric for c in cons)]:
             if metrics and name not in seen:
-                body["warnings"].append(f"objective metric {name!r} is not in any summary; known: "
-                                        + ", ".join(m for m in metrics if not m.startswith("queues."))[:400])
+                body["warnings"].append(f"objective metric {name!r} is not in any run's summary; known: "
+                                        + ", ".join(metrics))
         meets = []
         for p in points:
             v = p["mean"].get(obj.metric)

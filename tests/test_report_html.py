@@ -1,8 +1,9 @@
 """``kubetwin report``: the series it plots (hand-computed), the three kinds of page, and a real browser.
 
 The browser test renders each page in headless Chromium (Debian package ``chromium``) and checks that
-the page logs no console message and that the screenshot is not blank; it is skipped with the reason
-when Chromium is not installed.
+the page logs no console message and that the screenshot is not blank, and measures the laid-out page
+in a 1280-px-wide window (no table, plot or legend cut off or hidden behind a scrollbar); it is skipped
+with the reason when Chromium is not installed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import struct
 import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -213,3 +215,76 @@ def test_downsample_keeps_the_envelope(ys: list[float], n: int) -> None:
     assert (ox[0], oy[0], ox[-1], oy[-1]) == (xs[0], ys[0], xs[-1], ys[-1])
     assert max(oy) == max(ys) and min(oy) == min(ys)
     assert ox == sorted(ox) and set(zip(ox, oy, strict=True)) <= set(zip(xs, ys, strict=True))
+
+
+#: run in the page after load: how far each table, plot, legend and the page itself reach beyond what can
+#: be seen without scrolling — beyond the viewport, beyond a scrolling ancestor's visible box, or inside
+#: the element's own scroll box (content hidden behind a horizontal scrollbar that overlay scrollbars and
+#: screenshots do not show)
+_MEASURE = """<script>
+addEventListener('load', () => {
+  const out = {page: document.documentElement.scrollWidth - innerWidth, clipped: []};
+  const scrolls = (el) => ['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(el).overflowX);
+  for (const el of document.querySelectorAll('table, svg, figure, .legend, p, h1, h2')) {
+    const r = el.getBoundingClientRect();
+    const name = el.tagName + ':' + (el.textContent || '').slice(0, 40);
+    let worst = r.right - innerWidth;
+    if (scrolls(el)) worst = Math.max(worst, el.scrollWidth - el.clientWidth);
+    for (let a = el.parentElement; a && a !== document.documentElement; a = a.parentElement) {
+      if (scrolls(a)) {
+        const box = a.getBoundingClientRect();
+        worst = Math.max(worst, r.right - (box.left + a.clientLeft + a.clientWidth));
+      }
+    }
+    if (worst > 1) out.clipped.push([name, Math.round(worst)]);
+  }
+  const pre = document.createElement('pre');
+  pre.id = 'kt-measure';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def wide_sweep(d: Path) -> Path:
+    """A sweep.json shaped like a real one with three long parameter paths (the new-user audit's sweep,
+    whose Points table was cut off at the right edge)."""
+    params = ["spec.cluster.nodePools[name=h100].autoscaling.maxCount", "spec.autoscaler.scaleDownUnneededTime",
+              'spec.workloads[name=finetune].template.requests["nvidia.com/gpu"]']
+    points: list[dict[str, Any]] = []
+    for i in range(12):
+        values = {params[0]: 4 + 2 * (i // 4), params[1]: "5m" if i % 4 < 2 else "20m", params[2]: str(4 * (1 + i % 2))}
+        mean = {"waitSeconds.p95": 850.0 + 731.5 * i, "cost.total": 1719.77 + 61.3 * i, "gpu.allocationRatio": 0.7317}
+        points.append({"point": i, "parameters": values, "runs": 3, "failed": 0, "mean": mean,
+                       "ci95Low": {"waitSeconds.p95": 100.0 * i}, "ci95High": {"waitSeconds.p95": 2000.0 + 900 * i}})
+    body = {"apiVersion": "kubetwin.dev/v1alpha1", "kind": "SweepResult", "sweep": "newuser-h100-autoscaling",
+            "seeds": 3, "parameters": params, "runsPlanned": 36, "runsDone": 36, "runsFailed": 0,
+            "objective": {"minimize": "cost.total", "subjectTo": ["waitSeconds.p95 < 10m", "pods.pendingAtEnd < 1"]},
+            "meetsObjective": [{"point": p["point"], "parameters": p["parameters"],
+                                "cost.total": p["mean"]["cost.total"]} for p in points[:5]],
+            "frontier": {"x": "waitSeconds.p95", "y": "cost.total", "points": [0, 2]}, "points": points, "runs": []}
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "sweep.json").write_text(json.dumps(body), encoding="utf-8")
+    return d
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (Debian: apt-get install chromium); "
+                                                "CI installs it")
+@pytest.mark.parametrize("kind", ["run", "compare", "sweep", "wide-sweep"])
+def test_report_content_fits_a_1280_px_viewport(outputs: dict[str, Path], tmp_path: Path, kind: str) -> None:
+    """Every table, plot and legend can be seen whole in a 1280-px-wide window: none reaches past the
+    viewport, none is cut by a scrolling ancestor and none hides columns behind its own scrollbar."""
+    src = wide_sweep(tmp_path / "wide") if kind == "wide-sweep" else outputs[kind]
+    page, _ = render_report(src)
+    html = tmp_path / "measured.html"
+    html.write_text(page.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
+    proc = subprocess.run(
+        [str(_chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(tmp_path / "p"),
+         "--window-size=1280,1000", "--dump-dom", html.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = re.search(r'<pre id="kt-measure">(.*?)</pre>', proc.stdout, re.S)
+    assert m is not None, proc.stdout[-2000:]
+    got = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    assert got["page"] <= 0, got
+    assert got["clipped"] == []

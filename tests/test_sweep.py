@@ -91,7 +91,8 @@ def test_frontier_keeps_points_no_other_beats_on_both() -> None:
     ({"parameters": {"cluster.nodePools[0].count": [1]}}, "spec.parameters", "inside the scenario's spec"),
     ({"parameters": {"spec.cluster.nodePools[name=h100].count": [1]}},
      'spec.parameters["spec.cluster.nodePools[name=h100].count"]', "no item with name=h100; it has name cpu, gpu"),
-    ({"parameters": {"spec.scheduler.scoring": ["Spread"]}}, "spec.parameters", "point 0 makes an invalid scenario"),
+    ({"parameters": {"spec.scheduler.scoring": ["Spread"]}}, 'spec.parameters["spec.scheduler.scoring"]',
+     "point 0 (spec.scheduler.scoring=Spread) makes an invalid scenario: spec.scheduler.scoring: got 'Spread'"),
     ({"parameters": {"spec.workloads[0].count": []}}, "spec.parameters", "has no values"),
     ({"objective": {"minimize": "cost.total", "subjectTo": ["p95 is small"]}}, "spec.objective", "not 'metric op"),
     ({"objective": {"subjectTo": []}}, "spec.objective", "exactly one of 'minimize' or 'maximize'"),
@@ -127,22 +128,32 @@ def test_not_a_sweep_and_missing_scenario(tmp_path: Path) -> None:
 
 BODY = {"seed": 3, "seeds": 2,
         "parameters": {"spec.cluster.nodePools[name=gpu].count": [1, 2],
-                       "spec.workloads[name=train].duration.empirical.csv": ["durations.csv", "missing.csv"]},
+                       "spec.workloads[name=train].duration.empirical.csv": ["durations.csv", "other.csv"]},
         "objective": {"minimize": "cost.total", "subjectTo": ["waitSeconds.p95 < 1h"]}}
+FAILING = ["p0001-r00", "p0001-r01", "p0003-r00", "p0003-r01"]
+
+
+def break_runs(out: Path, runs: list[str]) -> None:
+    """Make these runs fail at run time (every point is valid, so nothing fails before): a directory
+    where the run writes its scenario copy."""
+    for r in runs:
+        (out / "runs" / r / "scenario.yaml").mkdir(parents=True)
 
 
 def test_sweep_runs_like_simulate_records_failures_and_resumes(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     p = write_sweep(tmp_path, BODY)
+    (tmp_path / "sc" / "other.csv").write_text("seconds\n60\n", encoding="utf-8")
     out = tmp_path / "out"
+    break_runs(out, FAILING)
     body = cmd_sweep.run_sweep(p, out, workers=2)
     rows = read_csv(out / "runs.csv")
     assert [r["run"] for r in rows] == ["p0000-r00", "p0000-r01", "p0001-r00", "p0001-r01", "p0002-r00",
                                         "p0002-r01", "p0003-r00", "p0003-r01"]
-    # the missing CSV fails at run time: recorded with its error, the sweep goes on
+    # a run that fails at run time is recorded with its error, the sweep goes on
     failed = [r for r in rows if r["status"] == "failed"]
-    assert [r["run"] for r in failed] == ["p0001-r00", "p0001-r01", "p0003-r00", "p0003-r01"]
-    assert all("missing.csv" in r["error"] for r in failed)
+    assert [r["run"] for r in failed] == FAILING
+    assert all(r["error"].startswith("IsADirectoryError") and "scenario.yaml" in r["error"] for r in failed)
     assert body["runsFailed"] == 4 and body["runsDone"] == 8
     # a run is exactly `kubetwin simulate` of the patched scenario with the derived seed
     r2 = rows[4]
@@ -182,9 +193,9 @@ def test_sweep_runs_like_simulate_records_failures_and_resumes(tmp_path: Path,
     seen: list[list[str]] = []
     real = sweep_exec.run_local
 
-    def spy(tasks: list[sw.RunTask], workers: int) -> Any:
+    def spy(tasks: list[sw.RunTask], workers: int, stop: Any = None) -> Any:
         seen.append([t.run for t in tasks])
-        return real(tasks, workers)
+        return real(tasks, workers, stop)
 
     monkeypatch.setattr(sweep_exec, "run_local", spy)
     before = (out / "runs.csv").read_text()
@@ -295,3 +306,235 @@ def test_ray_executor_without_ray_says_how_to_install(tmp_path: Path, monkeypatc
     with pytest.raises(InputError) as ei:
         cmd_sweep.run_sweep(p, tmp_path / "o", executor="ray")
     assert ei.value.field == "--executor" and "kubetwin[ray]" in (ei.value.fix or "")
+
+
+# ------------------------------------------------------------------------ file references, pre-flight
+
+def test_file_fields_cover_every_file_field_of_the_schema() -> None:
+    """Every scenario field that can name a file is in FILE_FIELDS (so the run copy makes it absolute):
+    a string field whose description speaks of a file or path, a csv/manifests field, or a list of
+    'inline object or file path' items."""
+    import re
+
+    from models.scenario import scenario_json_schema
+
+    schema = json.loads(scenario_json_schema())
+
+    def variants(p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [p, *p.get("anyOf", [])]
+
+    found: set[tuple[str, str]] = set()
+    for dname, d in schema["$defs"].items():
+        for pname, prop in (d.get("properties") or {}).items():
+            items = [i for v in variants(prop) if isinstance(v.get("items"), dict) for i in variants(v["items"])]
+            kinds = variants(prop) + items
+            if not any(k.get("type") == "string" for k in kinds):
+                continue
+            mixed = any(k.get("type") == "string" for k in items) and \
+                any(k.get("type") == "object" or "$ref" in k for k in items)
+            if re.search(r"\b(files?|paths?)\b", prop.get("description") or "", re.I) or \
+                    pname in ("csv", "manifests") or mixed:
+                found.add((dname, pname))
+    assert found == set(sw.FILE_FIELDS)
+
+
+def _relative_file_strings(node: Any, base: Path) -> list[str]:
+    """Every string in a scenario document that names an existing file relative to ``base``."""
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _relative_file_strings(v, base)]
+    if isinstance(node, list):
+        return [s for v in node for s in _relative_file_strings(v, base)]
+    if isinstance(node, str) and node and not Path(node).is_absolute() and len(node) < 300:
+        try:
+            return [node] if (base / node).is_file() else []
+        except OSError:
+            return []
+    return []
+
+
+TRACE_SCENARIO = """\
+apiVersion: kubetwin.dev/v1alpha1
+kind: Scenario
+metadata: {name: traced}
+spec:
+  seed: 1
+  duration: 30m
+  cluster:
+    nodePools:
+    - name: h100
+      count: 2
+      labels: {cloud.google.com/gke-accelerator: nvidia-h100-80gb}
+      taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
+      allocatable: {cpu: "208", memory: 1800Gi, nvidia.com/gpu: "8"}
+      pricePerHour: 88.0
+  workloads:
+  - name: train
+    namespace: ml
+    arrival: {every: 5m}
+    count: 4
+    template:
+      tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+      requests: {cpu: "8", memory: 64Gi, nvidia.com/gpu: "1"}
+    duration: {empirical: {csv: data/durations.csv, column: seconds}}
+  serving:
+    objects: [serving/llm.yaml]
+    loads:
+    - route: llm
+      headers: {x-model: llama-3-70b}
+      requestsPerSecond: {trace: {csv: data/qps.csv, timeColumn: t, valueColumn: v}}
+"""
+
+
+def _traced(tmp: Path) -> Path:
+    """A scenario naming a serving objects file, a load trace CSV and an empirical CSV, all relative."""
+    sc = tmp / "sc"
+    (sc / "data").mkdir(parents=True)
+    (sc / "serving").mkdir()
+    (sc / "serving" / "llm.yaml").write_bytes((REPO / "scenarios/serving/llm.yaml").read_bytes())
+    (sc / "data" / "durations.csv").write_text("seconds\n300\n600\n", encoding="utf-8")
+    (sc / "data" / "qps.csv").write_text("t,v\n0,20\n600,40\n1200,10\n", encoding="utf-8")
+    (sc / "traced.yaml").write_text(TRACE_SCENARIO, encoding="utf-8")
+    return sc / "traced.yaml"
+
+
+def _sweep_of(tmp: Path, scenario: Path, body: dict[str, Any]) -> Path:
+    import yaml
+
+    p = tmp / "sweeps" / "s.yaml"      # another folder than the scenario's
+    p.parent.mkdir(exist_ok=True)
+    doc = {"apiVersion": "kubetwin.dev/v1alpha1", "kind": "Sweep", "metadata": {"name": "f"},
+           "spec": {"scenario": str(scenario.resolve()), **body}}
+    p.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("scenario", ["scenarios/dra-h100-training.yaml", "scenarios/llm-serving-hpa.yaml",
+                                      "scenarios/jobset-rayjob-cohort.yaml", "scenarios/training-mix-kueue.yaml",
+                                      "scenarios/training-mix-volcano.yaml", "traced"])
+def test_the_run_copy_names_every_file_absolutely_and_builds_from_the_run_folder(tmp_path: Path,
+                                                                                 scenario: str) -> None:
+    import yaml
+
+    base = _traced(tmp_path) if scenario == "traced" else REPO / scenario
+    assert _relative_file_strings(yaml.safe_load(base.read_text(encoding="utf-8")), base.parent)
+    p = _sweep_of(tmp_path, base, {"parameters": {"spec.duration": ["30m"]}})
+    pl = sw.plan(load_sweep(p), tmp_path / "out")
+    doc = yaml.safe_load(pl.tasks[0].scenario_text)
+    assert _relative_file_strings(doc, base.parent) == []
+    sw.preflight(pl, pl.tasks)     # builds the copy as if it sat in its run folder: every file is read
+
+
+def test_sweeps_of_scenarios_naming_files_run(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kubetwin.cli import app
+
+    for i, base in enumerate([_traced(tmp_path), REPO / "scenarios/dra-h100-training.yaml"]):
+        p = _sweep_of(tmp_path, base, {"seeds": 1, "parameters": {"spec.duration": ["30m"]}})
+        out = tmp_path / f"o{i}"
+        r = CliRunner().invoke(app, ["sweep", str(p), "-o", str(out), "--workers", "1", "-q"])
+        assert r.exit_code == 0, r.output
+        rows = read_csv(out / "runs.csv")
+        assert [(x["status"], x["error"]) for x in rows] == [("succeeded", "")]
+        assert int(rows[0]["pods.total"]) > 0
+
+
+def test_a_broken_point_stops_the_sweep_before_any_run(tmp_path: Path) -> None:
+    from kubetwin.cli import main
+
+    path = "spec.workloads[name=train].duration.empirical.csv"
+    p = write_sweep(tmp_path, {"parameters": {path: ["durations.csv", "missing.csv"]}})
+    with pytest.raises(InputError) as ei:
+        cmd_sweep.run_sweep(p, tmp_path / "out")
+    e = ei.value
+    assert e.file == str(p) and e.field == f'spec.parameters["{path}"]'
+    assert e.render().startswith(f'{p}: spec.parameters["{path}"]: point 1 ({path}=missing.csv) makes an '
+                                 "invalid scenario: spec.workloads[0].duration: cannot read CSV "
+                                 f"{(tmp_path / 'sc' / 'missing.csv').resolve()}: ")
+    assert not (tmp_path / "out" / "runs").exists()
+    with pytest.raises(SystemExit) as ex:
+        main(["sweep", str(p), "-o", str(tmp_path / "out")])
+    assert ex.value.code == 2
+
+
+def test_a_bad_value_names_the_parameter_without_line_numbers_of_the_copy(tmp_path: Path) -> None:
+    import re
+
+    p = write_sweep(tmp_path, {"parameters": {"spec.cluster.nodePools[name=gpu].count": [1],
+                                              "spec.workloads[name=train].count": [3, "many"]}})
+    with pytest.raises(InputError) as ei:
+        sw.plan(load_sweep(p), tmp_path / "out")
+    text = ei.value.render()
+    assert ei.value.field == 'spec.parameters["spec.workloads[name=train].count"]'
+    assert "point 1 (spec.cluster.nodePools[name=gpu].count=1, spec.workloads[name=train].count=many) makes " \
+           "an invalid scenario: spec.workloads[0].count: " in text
+    assert not re.search(r":\d+:\d+:", text), text
+
+
+@pytest.mark.parametrize(("objective", "field", "guess"), [
+    ({"minimize": "cost.totl"}, "spec.objective.minimize", "cost.total"),
+    ({"maximize": "gpu.allocationRatio", "subjectTo": ["pods.pendingAtEnd < 1", "waitSecond.p95 < 10m"]},
+     "spec.objective.subjectTo[1]", "waitSeconds.p95"),
+])
+def test_objective_metric_typos_stop_the_sweep_before_any_run(tmp_path: Path, objective: dict[str, Any],
+                                                              field: str, guess: str) -> None:
+    p = write_sweep(tmp_path, {"parameters": {"spec.cluster.nodePools[name=gpu].count": [1, 2]},
+                               "objective": objective})
+    with pytest.raises(InputError) as ei:
+        cmd_sweep.run_sweep(p, tmp_path / "out")
+    e = ei.value
+    assert e.file == str(p) and e.field == field
+    assert f"did you mean {guess!r}?" in (e.fix or "")
+    # the valid names in full, the last one too
+    assert "cost.total, gpu.allocationRatio" in (e.fix or "") and "waitSeconds.stillPending" in (e.fix or "")
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_dynamic_metric_passes_the_check(tmp_path: Path) -> None:
+    p = write_sweep(tmp_path, {"parameters": {"spec.cluster.nodePools[name=gpu].count": [1]},
+                               "objective": {"minimize": "cost.total",
+                                             "subjectTo": ["allocationRatio.nvidia.com/gpu > 0.1"]}})
+    pl = sw.plan(load_sweep(p), tmp_path / "out")
+    sw.preflight(pl, pl.tasks)
+
+
+def test_exit_codes_all_failed_is_1_some_failed_is_0(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kubetwin.cli import app
+
+    p = write_sweep(tmp_path, {"seeds": 2, "parameters": {"spec.cluster.nodePools[name=gpu].count": [1]}})
+    out = tmp_path / "o"
+    break_runs(out, ["p0000-r00", "p0000-r01"])
+    r = CliRunner().invoke(app, ["sweep", str(p), "-o", str(out), "--workers", "1"])
+    assert r.exit_code == 1, r.output
+    assert "2/2 runs done, 2 failed" in " ".join(r.output.split())
+    (out / "runs" / "p0000-r01" / "scenario.yaml").rmdir()
+    r = CliRunner().invoke(app, ["sweep", str(p), "-o", str(out), "--workers", "1"])
+    assert r.exit_code == 0, r.output    # p0000-r00 failed again, p0000-r01 succeeded: some ran
+    assert "2/2 runs done, 1 failed" in " ".join(r.output.split())
+    r = CliRunner().invoke(app, ["sweep", str(p), "-o", str(out), "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "resuming: 1 of 2 runs already done" in " ".join(r.output.split())
+
+
+def test_an_interrupted_run_is_never_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kubetwin.cmd_simulate as cs
+
+    def cut_short(*_: Any, **__: Any) -> dict[str, Any]:
+        return {"pods": {"total": 2}, "sim": {"endReason": "interrupted"}, "interrupted": True}
+
+    monkeypatch.setattr(cs, "simulate_to", cut_short)
+    task = sw.RunTask("p0000-r00", 0, 0, 0, 1, {}, "x: 1\n", "sha", str(tmp_path / "r"))
+    res = sw.run_one(task)
+    assert (res["status"], res["summary"]) == ("interrupted", None)
+    assert not sw.is_done(res)
+    with pytest.raises(ValueError, match="not done"):
+        sw.record_result(task, res)
+    assert not (tmp_path / "r" / sw.RESULT_FILE).exists()
+
+    def ctrl_c(*_: Any, **__: Any) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cs, "simulate_to", ctrl_c)
+    assert sw.run_one(task)["status"] == "interrupted"

@@ -17,6 +17,7 @@ nothing is fetched, so the file opens offline and can be attached to a CI run or
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,12 @@ figure{margin:12px 0;background:#fff;border:1px solid #e5e5e5;padding:8px}
 figcaption{font-weight:bold;margin-bottom:4px}
 .legend{font-size:12px;margin-top:4px}.lg{margin-right:14px;white-space:nowrap}
 .lg i{display:inline-block;width:22px;margin-right:4px;vertical-align:middle}
-table{border-collapse:collapse;font-size:13px;background:#fff;display:block;overflow-x:auto;max-width:100%}
+svg{max-width:100%;height:auto}
+.tbl{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;font-size:13px;background:#fff}
 td,th{border:1px solid #ddd;padding:3px 8px;
-text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
+text-align:right}th{background:#f0f0f0;overflow-wrap:anywhere;min-width:4em}
+td:first-child,th:first-child{text-align:left}td.text{text-align:left;overflow-wrap:anywhere}
 .empty{color:#888;font-style:italic}.note{color:#666;font-size:12px}
 """
 
@@ -50,14 +54,28 @@ def _page(title: str, body: list[str]) -> str:
             f"<h1>{escape(title)}</h1>" + "\n".join(body) + "</body></html>\n")
 
 
+def _breakable(text: str) -> str:
+    """Escaped ``text`` with line-break opportunities after the separators of a field path
+    (``spec.cluster.nodePools[name=h100].count``) and inside camelCase words, so a long column header
+    wraps instead of widening the table past the page."""
+    out = re.sub(r"(?<=[a-z])(?=[A-Z])", "<wbr>", escape(text))     # camelCase words
+    for sep in (".", "]", ",", "="):
+        out = out.replace(sep, sep + "<wbr>")
+    return out
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
+    """A table in a horizontally scrolling box: headers wrap at path separators and long text cells
+    wrap, so it fits the page; only a table that still cannot fit scrolls inside its box."""
     def cell(v: Any) -> str:
         if isinstance(v, float):
-            return f"{v:,.4g}"
-        return escape("—" if v is None else str(v))
+            return f"<td>{v:,.4g}</td>"
+        if isinstance(v, str) and len(v) > 40:
+            return f'<td class="text">{_breakable(v)}</td>'
+        return f"<td>{escape('—' if v is None else str(v))}</td>"
 
-    return ("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"
-            + "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows) + "</table>")
+    return ('<div class="tbl"><table><tr>' + "".join(f"<th>{_breakable(h)}</th>" for h in header) + "</tr>"
+            + "".join("<tr>" + "".join(cell(v) for v in r) + "</tr>" for r in rows) + "</table></div>")
 
 
 def _load(path: Path) -> Timeline:

@@ -18,6 +18,7 @@ from kubetwin import __version__
 from kubetwin.estimate import check_run_size
 from models.duration import DurationError, parse_duration
 from models.errors import InputError
+from models.openb import trace_summary
 from models.scenario import Scenario, load_scenario, scenario_json_schema
 from models.timeline import TimelineWriter
 
@@ -36,6 +37,7 @@ def simulate_to(scenario: str | Path | Scenario, out_dir: str | Path, *, seed: i
     from sim.engine import Simulation
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    trace = trace_summary(sc.metadata.annotations, None if isinstance(scenario, Scenario) else str(scenario))
     blueprint = build(sc, seed=seed, until=until)
     out = Path(out_dir)
     prepare_output_dir(out)
@@ -57,6 +59,8 @@ def simulate_to(scenario: str | Path | Scenario, out_dir: str | Path, *, seed: i
         from validator.queues import queue_summary
 
         summary["queues"] = queue_summary(sim.kept)
+    if trace is not None:  # an imported trace: its real waits beside the simulated ones
+        summary["trace"] = trace
     summary = summary_document(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
@@ -128,6 +132,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
         t.add_row(f"wait {p} (s)", fmt(waits[p]))
     gpu = summary["gpu"]["allocationRatio"]
     t.add_row("GPU allocation (time-weighted)", "—" if gpu is None else f"{gpu:.1%}")
+    dra = summary.get("dra")
+    if dra and dra.get("devices"):  # accelerators as DRA devices (ResourceSlices), not allocatable
+        ratio = dra.get("deviceAllocationRatio")
+        t.add_row(f"DRA devices allocated (time-weighted, {fmt(dra['devices'])} devices)",
+                  "—" if ratio is None else f"{ratio:.1%}")
     for res, ratio in summary["allocationRatio"].items():
         if res not in summary["gpu"]["resources"]:
             t.add_row(f"{res} allocation", f"{ratio:.1%}")

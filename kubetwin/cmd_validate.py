@@ -2,8 +2,8 @@
 
 The checks (``validator.checks``) mirror what Kubernetes itself guarantees — node capacity, the pod
 lifecycle, preemption of lower priority only (P1), taints and node selection at bind (placement) — and
-what gang schedulers and Kueue promise (G1–G9 of
-k8s-semantics §2e). The verb prints
+what gang schedulers, Kueue, Volcano, DRA, the cluster autoscaler and the HPA promise; the full list is
+``docs/invariants.md``, generated from the registry. The verb prints
 one table row per invariant, the timeline's unreadable lines and warnings, and optionally writes a
 JSON report and a JUnit XML file for CI.
 """
@@ -26,8 +26,10 @@ from validator.checks import FAILED, PASSED, CheckResult, run_checks
 from validator.report import build_report, junit_xml, write_json, write_junit
 
 HELP = (
-    "Check a timeline against the invariants (capacity, lifecycle, gang and Kueue G1–G9, preemption P1, "
-    "placement: taints, nodeSelector and required node affinity at bind).\n\n"
+    "Check a timeline against every invariant (docs/invariants.md): node capacity, the pod lifecycle, "
+    "placement (taints, nodeSelector, required node affinity at bind), preemption of lower priority only, "
+    "gangs and Kueue (G1-G10), DRA (D1-D7), the cluster autoscaler and ProvisioningRequests (CA, PR) and "
+    "the HPA (H).\n\n"
     "Exit codes: 0 every invariant holds; 1 at least one is violated; 2 the input is unusable: the file "
     "is missing, a directory, or holds no readable event.\n\n"
     "A timeline with some unreadable (corrupt or torn) lines is checked on its readable events and the "

@@ -30,6 +30,7 @@ class RunStartedData(TypedDict):
     bindWindowSeconds: NotRequired[float]
     autoscaler: NotRequired[dict[str, Any]]
     serving: NotRequired[dict[str, Any]]
+    dra: NotRequired[dict[str, Any]]
 
 
 class RunFinishedData(TypedDict):
@@ -46,6 +47,7 @@ class DeviceData(TypedDict):
     device: str
     attributes: NotRequired[dict[str, Any]]
     capacity: NotRequired[dict[str, Any]]
+    requestPolicy: NotRequired[dict[str, Any]]
     allowMultipleAllocations: NotRequired[bool]
     consumesCounters: NotRequired[list[dict[str, Any]]]
     taints: NotRequired[list[dict[str, Any]]]
@@ -91,6 +93,9 @@ class EmptyData(TypedDict):
 
 class FailedSchedulingData(TypedDict):
     attempts: NotRequired[int]
+    #: the PodScheduled=False condition's reason a scheduler other than kube-scheduler set (Volcano:
+    #: ``Unschedulable`` or ``Schedulable``)
+    conditionReason: NotRequired[str]
 
 
 class PreemptedData(TypedDict):
@@ -109,6 +114,7 @@ class QueueConfiguredData(TypedDict):
     queueingStrategy: NotRequired[str]
     resourceGroups: NotRequired[list[dict[str, Any]]]
     preemption: NotRequired[dict[str, Any]]
+    admissionChecks: NotRequired[list[dict[str, Any]]]
     clusterQueue: NotRequired[str]
 
 
@@ -132,7 +138,47 @@ class QuotaReservedData(TypedDict):
     flavors: NotRequired[dict[str, dict[str, str]]]
     usage: NotRequired[dict[str, Quantities]]
     borrowed: NotRequired[bool]
+    admissionChecks: NotRequired[list[str]]
     derived: NotRequired[bool]
+
+
+class ProvisioningRequestCreatedData(TypedDict):
+    workload: str
+    admissionCheck: str
+    provisioningClassName: str
+    attempt: int
+    parameters: NotRequired[dict[str, str]]
+    podSets: list[dict[str, Any]]
+
+
+class ProvisionedData(TypedDict):
+    provisioningClassName: str
+    message: str
+    nodes: NotRequired[list[str]]
+
+
+class NotProvisionedData(TypedDict):
+    provisioningClassName: str
+    message: str
+    retryAt: NotRequired[float]
+    nodeGroups: NotRequired[dict[str, str]]
+
+
+class ProvisioningFailedData(TypedDict):
+    provisioningClassName: str
+    message: str
+
+
+class BookingExpiredData(TypedDict):
+    provisioningClassName: str
+    message: str
+    missing: int
+
+
+# ``from`` is a Python keyword: the functional form
+AdmissionCheckUpdatedData = TypedDict("AdmissionCheckUpdatedData", {
+    "admissionCheck": str, "from": str, "to": str, "message": NotRequired[str],
+    "provisioningRequest": NotRequired[str]})
 
 
 class AdmittedData(TypedDict):
@@ -160,6 +206,26 @@ class GangTimedOutData(TypedDict):
     bound: int
 
 
+class PodGroupPhaseData(TypedDict):
+    phase: str
+    previous: NotRequired[str]
+    message: NotRequired[str]
+
+
+class PodGroupConditionData(TypedDict):
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+class VolcanoConfiguredData(TypedDict):
+    schedulePeriod: float
+    actions: list[str]
+    overcommitFactor: float
+    queues: list[dict[str, Any]]
+
+
 class PendingData(TypedDict):
     clusterQueue: NotRequired[str]
     message: NotRequired[str]
@@ -172,6 +238,7 @@ class AllocatedDeviceData(TypedDict):
     device: str
     consumedCapacity: NotRequired[Quantities]
     shareID: NotRequired[str]
+    adminAccess: NotRequired[bool]
     container: NotRequired[str]
 
 
@@ -203,6 +270,8 @@ RescaleData = TypedDict("RescaleData", {
     "from": NotRequired[int], "to": int, "metric": NotRequired[str], "value": NotRequired[float],
     "target": NotRequired[float]})
 
+ScalingReplicaSetData = TypedDict("ScalingReplicaSetData", {"from": NotRequired[int], "to": int, "replicaSet": str})
+
 #: the ``data`` shape of every event type
 PAYLOADS: dict[str, type] = {
     "RunStarted": RunStartedData,
@@ -230,6 +299,9 @@ PAYLOADS: dict[str, type] = {
     "WorkloadFinished": EmptyData,
     "GangTimedOut": GangTimedOutData,
     "Pending": PendingData,
+    "PodGroupPhase": PodGroupPhaseData,
+    "PodGroupCondition": PodGroupConditionData,
+    "VolcanoConfigured": VolcanoConfiguredData,
     "ClaimCreated": ClaimCreatedData,
     "ClaimAllocated": ClaimAllocatedData,
     "ClaimReleased": ClaimReleasedData,
@@ -237,6 +309,13 @@ PAYLOADS: dict[str, type] = {
     "NotTriggerScaleUp": ScaleUpData,
     "ScaleDown": ScaleDownData,
     "SuccessfulRescale": RescaleData,
+    "ScalingReplicaSet": ScalingReplicaSetData,
+    "ProvisioningRequestCreated": ProvisioningRequestCreatedData,
+    "Provisioned": ProvisionedData,
+    "NotProvisioned": NotProvisionedData,
+    "ProvisioningFailed": ProvisioningFailedData,
+    "BookingExpired": BookingExpiredData,
+    "AdmissionCheckUpdated": AdmissionCheckUpdatedData,
 }
 
 

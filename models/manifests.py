@@ -4,8 +4,9 @@
 A scenario lists manifest files under ``spec.manifests`` (paths relative to the scenario file). Each
 document is one Kubernetes object, the same YAML a user would ``kubectl apply``:
 
-* Kueue ``ResourceFlavor`` / ``ClusterQueue`` / ``LocalQueue`` (``kueue.x-k8s.io/v1beta1`` and
-  ``v1beta2``) → the models of :mod:`models.kueue`; ``WorkloadPriorityClass`` → its value;
+* Kueue ``ResourceFlavor`` / ``ClusterQueue`` / ``LocalQueue`` / ``AdmissionCheck`` /
+  ``ProvisioningRequestConfig`` (``kueue.x-k8s.io/v1beta1`` and ``v1beta2``) → the models of
+  :mod:`models.kueue`; ``WorkloadPriorityClass`` → its value;
 * ``batch/v1`` Job, ``jobset.x-k8s.io/v1alpha2`` JobSet and ``kueue.x-k8s.io`` Workload → a
   :class:`WorkloadManifest`: the pod sets Kueue would build (Job: one pod set of ``min(parallelism,
   completions)`` pods; JobSet: one per replicatedJob of ``replicas × that``), each with a compact pod
@@ -37,13 +38,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from models.dra import is_dra, parse_dra_object
 from models.errors import InputError
 from models.kueue import (
     KUEUE_GROUP,
+    KUEUE_KINDS,
     KUEUE_VERSIONS,
+    AdmissionCheck,
     ClusterQueue,
     KueueSection,
     LocalQueue,
+    ProvisioningRequestConfig,
     ResourceFlavor,
     WaitForPodsReady,
     parse_kueue_object,
@@ -148,6 +153,8 @@ class ManifestSet:
     resource_flavors: list[ResourceFlavor] = field(default_factory=list)
     cluster_queues: list[ClusterQueue] = field(default_factory=list)
     local_queues: list[LocalQueue] = field(default_factory=list)
+    admission_checks: list[AdmissionCheck] = field(default_factory=list)
+    provisioning_request_configs: list[ProvisioningRequestConfig] = field(default_factory=list)
     workloads: list[WorkloadManifest] = field(default_factory=list)
     pod_groups: list[PodGroupManifest] = field(default_factory=list)
     scheduling_workloads: list[SchedulingWorkloadManifest] = field(default_factory=list)
@@ -173,6 +180,8 @@ class ManifestSet:
     def kueue_section(self, wait_for_pods_ready: WaitForPodsReady | None = None) -> KueueSection:
         return KueueSection(resource_flavors=list(self.resource_flavors),
                             cluster_queues=list(self.cluster_queues), local_queues=list(self.local_queues),
+                            admission_checks=list(self.admission_checks),
+                            provisioning_request_configs=list(self.provisioning_request_configs),
                             wait_for_pods_ready=wait_for_pods_ready or WaitForPodsReady())
 
     def priority_of(self, w: WorkloadManifest) -> int:
@@ -220,6 +229,8 @@ def load_manifest_text(text: str, file: str = "<manifest>") -> ManifestSet:
 def _parse_manifest_text(text: str, file: str) -> ManifestSet:
     out = ManifestSet()
     for index, doc in _documents(text, file):
+        if is_dra(doc):  # validated here, where the file's text gives the error a line and column
+            parse_dra_object(doc, file=file, text=text)
         _route(doc, file, index, out)
     return out
 
@@ -260,14 +271,17 @@ def _route(doc: dict[str, Any], file: str, index: int, out: ManifestSet) -> None
     where = f"{file}#{index} ({kind} {name})"
     warn = out.warnings
 
-    if group == KUEUE_GROUP and version in KUEUE_VERSIONS and kind in ("ResourceFlavor", "ClusterQueue",
-                                                                       "LocalQueue"):
+    if group == KUEUE_GROUP and version in KUEUE_VERSIONS and kind in KUEUE_KINDS:
         obj, warnings = parse_kueue_object(doc, file=f"{file}#{index}")
         warn.extend(f"{where}: {w}" for w in warnings)
         if isinstance(obj, ResourceFlavor):
             out.resource_flavors.append(obj)
         elif isinstance(obj, ClusterQueue):
             out.cluster_queues.append(obj)
+        elif isinstance(obj, AdmissionCheck):
+            out.admission_checks.append(obj)
+        elif isinstance(obj, ProvisioningRequestConfig):
+            out.provisioning_request_configs.append(obj)
         else:
             out.local_queues.append(obj)
         if "status" in doc:
@@ -309,6 +323,8 @@ def _route(doc: dict[str, Any], file: str, index: int, out: ManifestSet) -> None
             return
     if (api_version, kind) in SERVING_KINDS:
         return  # read by the serving controller's plan (models/serving.py) from the same files
+    if group == "scheduling.volcano.sh":
+        return  # Volcano Queues and PodGroups: read by models/volcano.py from the same files
     warn.append(f"{where}: {api_version or '<no apiVersion>'} {kind or '<no kind>'} is not an object "
                 "kubetwin reads; ignored")
 

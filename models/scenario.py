@@ -135,7 +135,12 @@ class ProfilePlugins(K8sModel):
 class SchedulerSpec(K8sModel):
     """A kube-scheduler profile: the plugins it runs and the ``NodeResourcesFit`` scoring strategy."""
 
-    scoring: Literal["LeastAllocated", "MostAllocated"] = "LeastAllocated"
+    scoring: Literal["LeastAllocated", "MostAllocated", "Random", "DotProduct", "GpuClustering", "GpuPacking",
+                     "BestFit", "FGD"] = Field(
+        default="LeastAllocated",
+        description="NodeResourcesFit's strategy (LeastAllocated, MostAllocated), or a GPU-sharing policy of "
+                    "'Beware of Fragmentation' (Random, DotProduct, GpuClustering, GpuPacking, BestFit, FGD) "
+                    "as the profile's Score plugin")
     resources: list[ResourceWeight] = Field(
         default_factory=lambda: [ResourceWeight(name="cpu"), ResourceWeight(name="memory")])
     percentageOfNodesToScore: int | None = Field(
@@ -180,9 +185,23 @@ class Arrival(K8sModel):
 class Gang(K8sModel):
     """All-or-nothing scheduling for the pods of one workload instance."""
 
-    policy: Literal["kueue", "coscheduling", "workload-api"]
+    policy: Literal["kueue", "coscheduling", "workload-api", "volcano"]
     minCount: int | None = Field(default=None, ge=1)
     timeout: Duration | None = None
+    queue: str | None = Field(default=None, description="volcano: the scheduling.volcano.sh Queue (default: default)")
+    minTaskMember: dict[str, int] | None = Field(default=None, description="volcano: minimum pods per pod set")
+    podGroup: str | None = Field(default=None, description="volcano: a PodGroup (this namespace) giving minMember, "
+                                                           "minTaskMember, queue, minResources")
+    delayPodCreation: bool | None = Field(
+        default=None, description="volcano: create the pods only once the PodGroup is Inqueue, as the Volcano Job "
+                                  "controller does (default: true for a pod-set workload or a batch.volcano.sh Job; "
+                                  "false for other operators, whose pods exist from submission)")
+
+    @model_validator(mode="after")
+    def _volcano_only(self) -> Gang:
+        if self.delayPodCreation is not None and self.policy != "volcano":
+            raise ValueError("delayPodCreation is a Volcano setting; remove it or use policy volcano")
+        return self
 
 
 class PodSet(K8sModel):
@@ -298,6 +317,9 @@ class Spec(K8sModel):
                                                                     "{deployment, replicas}}, ...]")
     dra: DRASpec | None = Field(default=None, description="Dynamic Resource Allocation objects: deviceClasses, "
                                                           "resourceClaimTemplates, resourceClaims")
+    volcano: dict[str, Any] | None = Field(
+        default=None, description="Volcano's scheduler: schedulePeriod, actions, overcommitFactor and "
+                                  "scheduling.volcano.sh/v1beta1 queues and podGroups (docs/scenario.md)")
 
     @model_validator(mode="after")
     def _checks(self) -> Spec:

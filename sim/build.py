@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from models.dra import parse_dra_object, scenario_warnings
 from models.duration import parse_duration
 from models.errors import InputError
-from models.kueue import KueueSection, parse_kueue_section
+from models.kueue import KueueSection, check_admission_checks, parse_kueue_section
 from models.manifests import ManifestSet, WorkloadManifest
 from models.operators import OperatorWorkload
 from models.quantity import parse_quantity
@@ -26,6 +26,8 @@ from sim.autoscaler.settings import AutoscalerSettings, settings_from
 from sim.cluster import ClusterState, Pool
 from sim.dra.setup import DRASetup, dra_setup
 from sim.serving.plan import ServingPlan, plan_from
+from sim.volcano.setup import VolcanoPlan
+from sim.volcano.setup import plan_from as volcano_plan
 from sim.workloads import Generator, PodSetSpec, resolve_template
 
 
@@ -56,6 +58,8 @@ class Blueprint:
     serving: ServingPlan | None = None
     #: the scenario's DRA objects (DeviceClasses, claim templates, claims, per-pool ResourceSlices)
     dra: DRASetup | None = None
+    #: Volcano's Queues, PodGroups and session settings, when a workload is Volcano's (sim.volcano.setup)
+    volcano: VolcanoPlan | None = None
 
     def new_cluster(self) -> ClusterState:
         """An empty ClusterState with every pool registered (nodes are added by the engine)."""
@@ -96,6 +100,10 @@ def build(scenario: Scenario, *, seed: int | None = None, until: float | None = 
                     raise InputError(str(e), file=src, field=f"spec.latencies.{key}",
                                      fix="point csv at a readable file with that column") from None
     autoscaler = _autoscaler(scenario, src)
+    if kueue is not None and kueue.uses_provisioning and autoscaler is None:
+        raise InputError("a ClusterQueue runs a ProvisioningRequest admission check but no cluster autoscaler "
+                         "runs to process ProvisioningRequests", file=src, field="spec.autoscaler",
+                         fix="add spec.autoscaler: {} or give a node pool autoscaling: {minCount, maxCount}")
     serving = plan_from(scenario, run_seed)
     return Blueprint(scenario=scenario, name=scenario.metadata.name, seed=run_seed,
                      duration=parse_duration(spec.duration) if until is None else until,
@@ -103,6 +111,7 @@ def build(scenario: Scenario, *, seed: int | None = None, until: float | None = 
                      resources=resources, count_pods=count_pods, kueue=kueue, plugins=plugins,
                      weights=weights, latencies=latencies, warnings=warnings, autoscaler=autoscaler,
                      dra=_dra(scenario, manifests, warnings),
+                     volcano=volcano_plan(scenario, manifests, generators, warnings),
                      serving=serving)
 
 
@@ -157,8 +166,7 @@ def _generator(scenario: Scenario, manifests: ManifestSet, i: int, w: WorkloadGe
     generator = Generator(w, seed, runtime, pod_sets)
     if w.job is not None and isinstance(operator, OperatorWorkload):
         # an AI operator's object: its pods get the names its controller gives them
-        generator.operator = operator
-        generator.operator_pod_sets = [ps.name for ps in operator.pod_sets]
+        generator.attach_operator(operator, src, where)
     return generator
 
 
@@ -180,7 +188,9 @@ def _job_pod_sets(manifests: ManifestSet, w: WorkloadGen, where: str, src: str |
     for ps in m.pod_sets:
         t = ps.template
         out.append(PodSetSpec(
-            name=ps.name if len(m.pod_sets) > 1 else None, replicas=ps.count, min_count=ps.min_count,
+            # a Job's one pod set is Kueue's "main"; an operator's pod sets keep their roles' names
+            name=ps.name if len(m.pod_sets) > 1 or isinstance(m, OperatorWorkload) else None,
+            replicas=ps.count, min_count=ps.min_count,
             requests=ps.requests_milli(), node_selector=dict(t.get("nodeSelector") or {}),
             tolerations=[dict(x) for x in t.get("tolerations") or []],
             affinity=dict(t["affinity"]) if t.get("affinity") else None))
@@ -218,6 +228,9 @@ def _kueue(scenario: Scenario, manifests: ManifestSet, src: str | None, warnings
     section.resource_flavors.extend(manifests.resource_flavors)
     section.cluster_queues.extend(manifests.cluster_queues)
     section.local_queues.extend(manifests.local_queues)
+    section.admission_checks.extend(manifests.admission_checks)
+    section.provisioning_request_configs.extend(manifests.provisioning_request_configs)
+    check_admission_checks(section, src)
     lqs = {lq.key for lq in section.local_queues}
     cqs = {cq.name for cq in section.cluster_queues}
     for lq in section.local_queues:
@@ -238,6 +251,7 @@ def _profile(sched: SchedulerSpec, src: str | None, gang_policies: set[str]) -> 
     workloads use), minus ``multiPoint.disabled`` (``*`` = all of them), plus ``multiPoint.enabled``;
     weights from ``score.enabled`` and ``multiPoint.enabled``."""
     from sim.framework import REGISTRY
+    from sim.gpushare.policies import POLICY_NAMES as GPU_SHARING_POLICIES
     from sim.plugins import DEFAULT_PLUGINS, GANG_PLUGINS
 
     mp = sched.plugins.multiPoint
@@ -264,6 +278,12 @@ def _profile(sched: SchedulerSpec, src: str | None, gang_policies: set[str]) -> 
                                  fix="enable it under multiPoint.enabled, or remove the weight")
             if ref.weight is not None:
                 weights[ref.name] = ref.weight
+    if sched.scoring in GPU_SHARING_POLICIES:
+        # a GPU-sharing policy is the profile's Score plugin (sim/plugins/gpusharing.py); as in the paper's
+        # simulator it ranks nodes alone, unless the scenario weighs NodeResourcesFit itself
+        if sched.scoring not in names:
+            names.append(sched.scoring)
+        weights.setdefault("NodeResourcesFit", 0)
     return names, weights
 
 

@@ -31,6 +31,10 @@ CLUSTER_EVENTS: dict[str, str] = {
     "node_removed": "(node)",
 }
 
+#: gang policies whose pods another scheduler places (``schedulerName: volcano``): the default scheduler
+#: never queues them; their controller binds them with :meth:`ControllerHost.bind`
+EXTERNAL_GANG_POLICIES = frozenset({"volcano"})
+
 
 class Timer(Protocol):
     def cancel(self) -> bool: ...
@@ -82,6 +86,19 @@ class ControllerHost(Protocol):
 
     def delete_pods(self, inst: Instance, reason: str) -> None:
         """Delete every live pod of ``inst`` now (its Job was suspended); capacity is freed at once."""
+
+    def bind(self, pod: SimPod, node: int) -> None:
+        """A scheduler other than the default one binds ``pod`` to node ``node`` now (``Scheduled``); the
+        caller has checked that it fits."""
+
+    def report_unschedulable(self, pod: SimPod, reason: str, message: str) -> None:
+        """A scheduler other than the default one sets the pod's ``PodScheduled=False`` condition now: a
+        ``FailedScheduling`` event (``data.conditionReason`` = ``reason``) and, when ``reason`` is
+        ``Unschedulable``, the ``pod_unschedulable`` subscribers (the cluster autoscaler acts on those)."""
+
+    def evict(self, pod: SimPod, reason: str) -> None:
+        """A scheduler other than the default one evicts the bound ``pod`` now (``PodDeleted`` with
+        ``reason``); its owner recreates it, pending."""
 
     def add_node(self, pool: Pool, name: str | None = None) -> Node:
         """A new node of ``pool`` registers and is Ready now (``NodeReady``)."""

@@ -11,7 +11,8 @@ def test_valid_timeline_passes_every_invariant() -> None:
     results = run_checks(valid_timeline().events)
     assert {r.invariant.id: r.status for r in results} == {
         i: "passed" for i in ("capacity", "lifecycle", "G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9",
-                              "P1", "placement", "CA1", "CA2", "CA3", "CA4", "CA5", "H1", "H2", "H3",
+                              "P1", "placement", "CA1", "CA2", "CA3", "CA4", "CA5", "PR1", "PR2", "H1", "H2", "H3",
+                              "G8-volcano", "G10",
                               "D1", "D2", "D3", "D4", "D5", "D6", "D7")}
 
 
@@ -92,3 +93,21 @@ def test_out_of_order_events_are_sorted_by_t_then_seq() -> None:
     tl.bind("p1", "n1", 1).succeeded("p1", 5).bind("p2", "n1", 5)
     evs = list(reversed(tl.events))
     assert check("capacity", evs) == []
+
+
+def test_extended_resource_served_by_dra_devices_is_not_counted_against_allocatable() -> None:
+    """A DeviceClass's extendedResourceName: the scheduler's ``<pod>-extended-resources`` claim holds the
+    devices, so a node that does not advertise the resource is not overcommitted by it; one that does
+    (a device plugin) still counts it, and a pod without that claim still overruns."""
+    def tl_with(claim: bool, **node_alloc: str) -> TL:
+        tl = TL().node("n1", cpu="8", **node_alloc).pod("p1", 0, cpu="1", example__com_gpu="3")
+        if claim:
+            tl.emit(1, "ClaimAllocated", "ResourceClaim", "p1-extended-resources", "default", node="n1",
+                    data={"devices": [], "reservedFor": ["p1"]})
+        return tl.bind("p1", "n1", 1)
+
+    assert check("capacity", tl_with(True).events) == []
+    unserved = check("capacity", tl_with(False).events)
+    assert len(unserved) == 1 and "example.com/gpu requested 3 > allocatable 0" in unserved[0].message
+    advertised = check("capacity", tl_with(True, example__com_gpu="2").events)
+    assert len(advertised) == 1 and "example.com/gpu requested 3 > allocatable 2" in advertised[0].message

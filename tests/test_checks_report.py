@@ -21,8 +21,8 @@ def _overrun(n: int) -> TL:
 
 def test_registry_lists_every_invariant_once() -> None:
     ids = [i.id for i in INVARIANTS]
-    assert ids == ["capacity", "lifecycle", "G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9", "P1",
-                   "placement", "CA1", "CA2", "CA3", "CA4", "CA5", "H1", "H2", "H3",
+    assert ids == ["capacity", "lifecycle", "G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G8-volcano", "G9",
+                   "G10", "P1", "placement", "CA1", "CA2", "CA3", "CA4", "CA5", "PR1", "PR2", "H1", "H2", "H3",
                    "D1", "D2", "D3", "D4", "D5", "D6", "D7"]
     assert all(i.title and i.description for i in INVARIANTS)
 

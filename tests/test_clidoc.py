@@ -54,3 +54,13 @@ def test_update_rewrites_only_the_generated_block(tmp_path: Path) -> None:
     assert text.startswith("# head\n\n" + clidoc.BEGIN)
     assert "stale" not in text and text.endswith("## Notes\nkept\n")
     assert clidoc.update(doc) is False
+
+
+def test_docs_invariants_md_lists_every_registered_invariant() -> None:
+    from validator.checks import INVARIANTS
+
+    text = (DOC.parent / "invariants.md").read_text(encoding="utf-8")
+    assert text == clidoc.render_invariants(), "docs/invariants.md is out of step: run `python -m kubetwin.clidoc`"
+    for inv in INVARIANTS:
+        assert f"| `{inv.id}` |" in text
+    assert {"capacity", "G1", "G6", "D1", "CA1", "H1"} <= {inv.id for inv in INVARIANTS}

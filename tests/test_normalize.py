@@ -189,7 +189,8 @@ def test_pod_placement_constraints_and_groups() -> None:
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     assert created[0]["data"]["affinity"] == {
         "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": aff}}
-    assert created[0]["data"]["claims"] == [{"name": "gpu", "resourceClaimTemplateName": "one-gpu"}]
+    # ResourceClaim names: a template claim never seen is named <pod>-<podClaimName>
+    assert created[0]["data"]["claims"] == ["p1-gpu"]
     assert (created[1]["group"], created[1]["data"]["podSet"]) == ("team-a/wl", "workers")
     assert created[2]["group"] == "team-a/grp"
     assert evs[-1]["data"] == {"pending": 3}
@@ -513,13 +514,16 @@ def test_real_resource_claim_allocation_and_release() -> None:
     r.add("DELETED", "resource.k8s.io/v1/resourceclaims", released, recv=31)
     evs = events(r.stop(32))
     name = "dra-gpu-example-798fccd4d-sfl2p-single-gpu-d2jzk"
-    devices = [{"driver": "gpu.nvidia.com", "pool": "conformance-test-np1-qcqc8-bpdtl-wv2gs",
+    devices = [{"request": "single-gpu", "driver": "gpu.nvidia.com", "pool": "conformance-test-np1-qcqc8-bpdtl-wv2gs",
                 "device": "gpu-0"}]
+    spec = {"devices": {"requests": [{"name": "single-gpu", "exactly": {
+        "deviceClassName": "gpu.nvidia.com", "selectors": [], "allocationMode": "ExactCount", "count": 1,
+        "tolerations": []}}], "constraints": [], "config": []}}
     assert [(e["type"], e["t"], e["obj"]["namespace"], e["obj"]["name"], e.get("node"), e.get("data"))
             for e in evs[1:-1]] == [
-        ("ClaimCreated", 19.0, "gpu-test1", name, None, {"pod": "dra-gpu-example-798fccd4d-sfl2p"}),
+        ("ClaimCreated", 19.0, "gpu-test1", name, None, {"pod": "dra-gpu-example-798fccd4d-sfl2p", "spec": spec}),
         ("ClaimAllocated", 19.0, "gpu-test1", name, "conformance-test-np1-qcqc8-bpdtl-wv2gs",
-         {"devices": devices, "pod": "dra-gpu-example-798fccd4d-sfl2p"}),
+         {"devices": devices, "reservedFor": ["dra-gpu-example-798fccd4d-sfl2p"]}),
         ("ClaimReleased", 30.0, "gpu-test1", name, "conformance-test-np1-qcqc8-bpdtl-wv2gs",
          {"devices": devices, "pod": "dra-gpu-example-798fccd4d-sfl2p"}),
     ]
@@ -540,7 +544,7 @@ def test_real_pod_with_claim_from_openshift_evidence() -> None:
     assert created["obj"] == {"kind": "Pod", "namespace": "dra-test", "name": "dra-gpu-test"}
     assert created["t"] == 0.5  # no creationTimestamp in a manifest: receive time
     assert created["data"] == {"requests": {}, "priority": 0, "workload": "dra-gpu-test",
-                               "claims": [{"name": "gpu", "resourceClaimName": "gpu-claim"}]}
+                               "claims": ["gpu-claim"]}  # ResourceClaim names, as the simulator writes them
 
 
 def test_real_cluster_queues_and_local_queue() -> None:

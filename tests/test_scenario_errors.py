@@ -117,7 +117,7 @@ def test_unknown_field_without_a_close_match_lists_known_fields(tmp_path: Path) 
     msg, p = expect_error(tmp_path, GOOD.replace("  duration: 1h\n", "  duration: 1h\n  zzzqqq: 1\n"))
     assert msg == (f"{p}:7:3: spec.zzzqqq: unknown field 'zzzqqq' (fix: remove it; known fields here: seed, "
                    "duration, cluster, scheduler, workloads, manifests, kueue, latencies, autoscaler, serving, "
-                   "actions, dra)")
+                   "actions, dra, volcano)")
 
 
 def test_unknown_top_level_field(tmp_path: Path) -> None:
@@ -186,8 +186,8 @@ def test_empty_duration_is_an_input_error(tmp_path: Path) -> None:
     ("  - name: cpu\n", "  - name: CPU_pool\n", "spec.cluster.nodePools[0].name: String should match pattern "
      "'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' (fix: use lowercase letters, digits and '-' (a DNS label))"),
     ("    duration: 5m\n", "    duration: 5m\n    gang: {policy: slurm}\n",
-     "spec.workloads[0].gang.policy: got 'slurm'; Input should be 'kueue', 'coscheduling' or 'workload-api' "
-     "(fix: use one of the allowed values)"),
+     "spec.workloads[0].gang.policy: got 'slurm'; Input should be 'kueue', 'coscheduling', 'workload-api' or "
+     "'volcano' (fix: use one of the allowed values)"),
 ])
 def test_field_errors(tmp_path: Path, old: str, new: str, expected: str) -> None:
     assert old in GOOD
@@ -199,8 +199,9 @@ def test_field_errors(tmp_path: Path, old: str, new: str, expected: str) -> None
 def test_scoring_literal(tmp_path: Path) -> None:
     msg, p = expect_error(tmp_path, GOOD.replace("  cluster:\n", "  scheduler: {scoring: LeastAlocated}\n"
                                                  "  cluster:\n"))
-    assert msg == (f"{p}:7:24: spec.scheduler.scoring: got 'LeastAlocated'; Input should be 'LeastAllocated' "
-                   "or 'MostAllocated' (fix: use one of the allowed values)")
+    assert msg == (f"{p}:7:24: spec.scheduler.scoring: got 'LeastAlocated'; Input should be 'LeastAllocated', "
+                   "'MostAllocated', 'Random', 'DotProduct', 'GpuClustering', 'GpuPacking', 'BestFit' or 'FGD' "
+                   "(fix: use one of the allowed values)")
 
 
 @pytest.mark.parametrize(("template", "expected"), [

@@ -244,5 +244,11 @@ def valid_timeline() -> TL:
         "reservedFor": ["infer"]})
     tl.bind("d/infer", "d1", 787).running("d/infer", 787, "d1").succeeded("d/infer", 790)
     tl.emit(790, "ClaimReleased", "ResourceClaim", "infer-gpu", "d", node="d1", data={"pod": "infer"})
+    # a Volcano job (minMember 2) bound in one session, its elastic third pod in the next
+    tl.workload("v/vj", 791, policy="volcano", min_count=2, pods=3)
+    for i in range(3):
+        tl.pod(f"v/vj-{i}", 791, group="v/vj", cpu="1")
+    tl.bind("v/vj-0", "n2", 792, group="v/vj").bind("v/vj-1", "n2", 792, group="v/vj")
+    tl.bind("v/vj-2", "n2", 793, group="v/vj")
     tl.run_finished(800)
     return tl

@@ -8,6 +8,7 @@ implements the extension points of :mod:`sim.framework` it needs. A new plugin i
 from sim.plugins import (  # noqa: F401  (imported for their registration)
     defaultpreemption,
     gang,
+    gpusharing,
     nodeaffinity,
     noderesources,
     nodeunschedulable,

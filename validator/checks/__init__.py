@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from models.timeline import Event
-from validator.checks.autoscaling import autoscaling_pass, hpa_pass
+from validator.checks.autoscaling import autoscaling_pass, hpa_pass, provisioning_pass
 from validator.checks.capacity import capacity_pass
 from validator.checks.common import Finding, PassFn, PassResult, prepare
 from validator.checks.dra import dra_pass
@@ -27,6 +27,7 @@ from validator.checks.lifecycle import lifecycle_pass
 from validator.checks.placement import placement_pass
 from validator.checks.preemption import preemption_pass
 from validator.checks.topology import topology_pass
+from validator.checks.volcano import volcano_pass
 
 __all__ = ["FAILED", "INVARIANTS", "NOT_APPLICABLE", "PASSED", "CheckResult", "Finding", "Invariant",
            "check", "get", "run_checks"]
@@ -78,9 +79,15 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("G8", "Kueue whole-workload eviction",
               "An evicted workload loses all its pods at the eviction instant; no pod runs while its "
               "workload is not admitted.", kueue_pass),
+    Invariant("G8-volcano", "Volcano gang-safe eviction",
+              "Volcano's preempt and reclaim never take a job below its PodGroup's minMember (minAvailable).",
+              volcano_pass),
     Invariant("G9", "Topology-required placement",
               "All pods of a pod set with a required topology level sit in one domain of that level.",
               topology_pass),
+    Invariant("G10", "Volcano session atomicity",
+              "A Volcano job's binds come in one session instant (on the schedulePeriod grid) and only when "
+              "ready plus newly bound pods reach minMember and each task's minTaskMember.", volcano_pass),
     Invariant("P1", "Preemption of lower priority only",
               "kube-scheduler preempts only bound pods of lower priority than the preemptor.",
               preemption_pass),
@@ -101,6 +108,14 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("CA5", "Autoscaler: scale-down after the unneeded window",
               "A node is scaled down only below scaleDownUtilizationThreshold (GPU nodes: GPU requests) and after "
               "staying below it for the whole scaleDownUnneededTime.", autoscaling_pass),
+    Invariant("PR1", "Kueue: admission checks Ready before admission",
+              "A workload whose quota reservation lists admission checks is Admitted only after each went Ready "
+              "since that reservation.", provisioning_pass),
+    Invariant("PR2", "ProvisioningRequest: atomic scale-up all or nothing",
+              "A ProvisioningRequest is scaled up for at most once, only with the best-effort-atomic class, by "
+              "exactly the nodes its TriggeredScaleUp names (simulated timelines), and is Provisioned at that "
+              "instant.",
+              provisioning_pass),
     Invariant("H1", "HPA: replicas within bounds",
               "Every SuccessfulRescale sets a size within the HPA's [minReplicas, maxReplicas].", hpa_pass),
     Invariant("H2", "HPA: no change inside the tolerance",
@@ -115,7 +130,8 @@ INVARIANTS: tuple[Invariant, ...] = (
               "A pod is bound to a node only with every claim it names allocated on that node and reserved for "
               "it.", dra_pass),
     Invariant("D3", "DRA: no deallocation while in use",
-              "A claim's allocation is never released while a pod in its reservedFor is still running.", dra_pass),
+              "A claim's allocation is never released while a pod in its reservedFor is still running, and is "
+              "released within 60 s after its last consumer ends.", dra_pass),
     Invariant("D4", "DRA: All takes every matching device",
               "An allocationMode All request holds every device of the node whose selectors match.", dra_pass),
     Invariant("D5", "DRA: shared counters",

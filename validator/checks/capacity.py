@@ -21,6 +21,9 @@ from validator.checks.common import Finding, PassResult, Shape, fmt_t, milli, po
 _RELEASE = frozenset({"PodSucceeded", "PodFailed", "PodDeleted", "Preempted"})
 
 
+_EXTENDED_CLAIM = "-extended-resources"
+
+
 def capacity_pass(events: Sequence[Event]) -> PassResult:
     """One pass: track per-node usage and report every bind that overruns a resource."""
     out = PassResult()
@@ -30,6 +33,10 @@ def capacity_pass(events: Sequence[Event]) -> PassResult:
     req: dict[str, Shape] = {}
     group_of: dict[str, str] = {}
     bound: dict[str, str] = {}          # pod key -> node, while the pod holds its requests
+    #: pods whose extended resources a DeviceClass serves (the scheduler's ``<pod>-extended-resources``
+    #: claim): on a node that does not advertise such a resource, DRA devices serve it, not allocatable
+    dra_served: set[str] = set()
+    counted: dict[str, Shape] = {}      # pod key -> the requests its bind counted on its node
     evs = prepare(events)
     for ev, k in zip(evs, evs.keys, strict=True):
         typ = ev.type
@@ -41,7 +48,7 @@ def capacity_pass(events: Sequence[Event]) -> PassResult:
                 continue
             old = bound.pop(key, None)
             if old is not None:
-                _release(key, old, req, used, on_node)
+                _release(key, old, counted, used, on_node)
             bound[key] = node
             on_node.setdefault(node, set()).add(key)
             g = ev.group or group_of.get(key)
@@ -50,7 +57,11 @@ def capacity_pass(events: Sequence[Event]) -> PassResult:
             a = alloc.get(node)   # None: never Ready; the lifecycle check reports that bind
             u = used.setdefault(node, {})
             over: list[str] = []
-            for res, m in req.get(key, ()):
+            shape_ = req.get(key, ())
+            if key in dra_served and a is not None:
+                shape_ = tuple((res, m) for res, m in shape_ if res in a or "/" not in res)
+            counted[key] = shape_
+            for res, m in shape_:
                 v = u.get(res, 0) + m
                 u[res] = v
                 if a is not None and v > a.get(res, 0):
@@ -68,7 +79,7 @@ def capacity_pass(events: Sequence[Event]) -> PassResult:
             key = k
             node = bound.pop(key, None)
             if node is not None:
-                _release(key, node, req, used, on_node)
+                _release(key, node, counted, used, on_node)
         elif typ == "PodCreated":
             key = k
             s, bad = shape(ev.data.get("requests"))
@@ -78,6 +89,9 @@ def capacity_pass(events: Sequence[Event]) -> PassResult:
             if bad:
                 out.findings.append(Finding("capacity", (pod_ref(key),), ev.t,
                                             f"pod {key} has unparsable requests: {', '.join(bad)}"))
+        elif typ == "ClaimAllocated":
+            if k.endswith(_EXTENDED_CLAIM):
+                dra_served.add(k[: -len(_EXTENDED_CLAIM)])
         elif typ == "NodeReady":
             a2: dict[str, int] = {}
             bad2: list[str] = []

@@ -11,7 +11,8 @@ across onto the object they regard.
 It is a pure function, raw records → timeline events, so a better normalizer can re-derive the
 timeline from the same raw file at any time. The package holds a small core (:mod:`.core`: per-object
 memory, times, emitting, dispatch), the raw-JSON vocabulary (:mod:`.fields`) and one translator per
-API — :mod:`.pods`, :mod:`.nodes`, :mod:`.kueue`, :mod:`.gangs`, :mod:`.claims`, :mod:`.events` —
+API — :mod:`.pods`, :mod:`.nodes`, :mod:`.kueue`, :mod:`.provreqs`, :mod:`.gangs`, :mod:`.claims`,
+:mod:`.events` —
 registered in :mod:`.translators`. The rules (which timestamp each event takes, what
 counts as pre-existing, when an event is *derived*) are documented per event in
 ``docs/recording.md``; in short:

@@ -21,7 +21,7 @@ from validator.normalize.fields import as_dict, parse_time_ns, text
 #: Streams the recorder keeps for replay that have no timeline event of their own.
 KNOWN_UNMAPPED: frozenset[tuple[str, str]] = frozenset({
     ("apps", "deployments"), ("resource.k8s.io", "resourceslices"), ("resource.k8s.io", "deviceclasses"),
-    ("autoscaling.x-k8s.io", "provisioningrequests"), ("kueue.x-k8s.io", "resourceflavors"),
+    ("kueue.x-k8s.io", "resourceflavors"),
 })
 
 
@@ -94,6 +94,9 @@ class Normalizer:
         self.last_recv_ns = 0
         self.stopped: tuple[Any, RecordContext] | None = None
         self._warned_streams: set[str] = set()
+        #: run first by :meth:`finish`, once each: translators that can only decide once every record is
+        #: in (which pods an operator's object owns) register here
+        self.finishers: list[Callable[[Normalizer], None]] = []
 
     # ---- time -------------------------------------------------------------------------------------
     def _recv_ns(self, rec: dict[str, Any]) -> int:
@@ -218,6 +221,8 @@ class Normalizer:
     # ---- end --------------------------------------------------------------------------------------
     def finish(self) -> tuple[list[dict[str, Any]], list[str]]:
         """The timeline events (``RunStarted`` … ``RunFinished``, ``seq`` numbered) and the warnings."""
+        for finisher in self.finishers:
+            finisher(self)
         if self.start_ns is None:
             self.start_ns = 0
             self.warnings.append("raw recording is empty")

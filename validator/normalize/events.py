@@ -5,7 +5,17 @@ regards, once per occurrence (``series.count``/``count``), at its own time; Even
 recording are history the timeline does not hold and are counted, not emitted. Details are parsed
 from the message where the timeline wants them: the preemptor and node of ``Preempted``, the pool
 and sizes of ``TriggeredScaleUp``, the new size and metric of an HPA's ``SuccessfulRescale`` (whose
-``from`` is the HPA's size as last watched).
+``from`` is the HPA's size as last watched), the ReplicaSet and sizes of the Deployment controller's
+``ScalingReplicaSet``. An Event regarding a recorded object joins that object's
+group: the autoscaler's ``TriggeredScaleUp`` on a ProvisioningRequest (:mod:`.provreqs`) lands in the
+group of the Kueue Workload that owns the request, as the simulator writes it. Kueue's own
+``AdmissionCheckUpdated`` and ``ProvisioningRequestCreated`` Events are not copied: the Workload's
+``status.admissionChecks`` and the ProvisioningRequest objects give those events (:mod:`.kueue`,
+:mod:`.provreqs`). The autoscaler simulates a request's pods as in-memory Pods named
+``<request>-<podSet index>-<pod index>`` that never exist in the API; an Event regarding such a pod
+(one the recording never saw, named after a recorded request) is about the request: a
+``TriggeredScaleUp`` becomes one event on the request per scale-up (its copies for the other pods, with
+the same message within a second, are dropped), and other reasons are dropped.
 """
 
 from __future__ import annotations
@@ -19,12 +29,15 @@ from validator.normalize.fields import as_dict, text
 #: Kubernetes Event reasons copied onto the timeline as events of the same type.
 EVENT_REASONS: frozenset[str] = frozenset({
     "FailedScheduling", "TriggeredScaleUp", "NotTriggerScaleUp", "ScaleDown", "SuccessfulRescale",
-    "Preempted",
+    "Preempted", "ScalingReplicaSet",
 })
 
 _PREEMPTED_BY = re.compile(r"by (?:pod )?(\S+) on node (\S+)")
 _SCALE_UP = re.compile(r"\{?([^\s{\[]+) (\d+)->(\d+)")
 _RESCALE = re.compile(r"New size: (\d+); reason: (.*)$")
+#: the Deployment controller's message: ``from M to N`` today, ``to N from M`` and ``to N`` in older releases
+_SCALING_RS = re.compile(r"Scaled (?:up|down) replica set (\S+) (?:from (\d+) to (\d+)|to (\d+)(?: from (\d+))?)$")
+_PROVREQ_POD = re.compile(r"^(.+)-\d+-\d+$")
 #: Event timestamps, newest meaning first.
 _EVENT_TIMES = ("eventTime", "deprecatedLastTimestamp", "lastTimestamp", "deprecatedFirstTimestamp",
                 "firstTimestamp")
@@ -60,6 +73,13 @@ def _details(norm: Normalizer, reason: str, note: str | None, count: Any, namesp
             data.update({"pool": match.group(1), "from": int(match.group(2)), "to": int(match.group(3))})
     elif reason == "ScaleDown" and target is not None and target.pool:
         data["pool"] = target.pool
+    elif reason == "ScalingReplicaSet" and note:
+        match = _SCALING_RS.search(note)
+        if match:
+            rs, m1, n1, n2, m2 = match.groups()
+            old = m1 if m1 is not None else m2
+            data.update({"from": int(old)} if old is not None else {})
+            data.update({"to": int(n1 if n1 is not None else n2), "replicaSet": rs})
     elif reason == "SuccessfulRescale" and note:
         match = _RESCALE.search(note)
         hpa = f"{namespace}/{name}"
@@ -99,12 +119,25 @@ def translate_event(norm: Normalizer, ctx: RecordContext, obj: dict[str, Any], d
         norm.events_before_start += 1
         return
     target = norm.objects.get((kind, namespace, name))
+    note = text(obj.get("note")) or text(obj.get("message"))
+    request = _provreq_of_pod(norm, kind, namespace, name) if target is None else None
+    if request is not None:
+        last = request.extra.get("lastScaleUp")
+        if reason != "TriggeredScaleUp" or (last is not None and last[0] == note and abs(t - last[1]) <= 1.0):
+            return
+        request.extra["lastScaleUp"] = (note, t)
+        target = request
     subject = target or Tracked(kind, name, namespace, text(regarding.get("uid")))
     if target is not None:
         t = max(t, target.last_t)
-    note = text(obj.get("note")) or text(obj.get("message"))
     data, node = _details(norm, reason, note, count, namespace, name, target)
     norm.emit(ctx, t, False, reason, subject, node=node, reason=note, data=data)
+
+
+def _provreq_of_pod(norm: Normalizer, kind: str, namespace: str | None, name: str) -> Tracked | None:
+    """The recorded ProvisioningRequest an unseen pod is one of the autoscaler's in-memory pods of."""
+    match = _PROVREQ_POD.match(name) if kind == "Pod" else None
+    return norm.objects.get(("ProvisioningRequest", namespace, match.group(1))) if match else None
 
 
 TRANSLATORS: dict[tuple[str, str], Translator] = {

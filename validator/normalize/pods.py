@@ -21,6 +21,7 @@ from validator.normalize.fields import (
     rfc3339,
     text,
 )
+from validator.normalize.slices import dra_state
 
 #: Pod lifecycle stages in order; a later stage implies every earlier one happened.
 POD_STAGES = ("Scheduled", "PodRunning", "PodTerminal")
@@ -46,6 +47,8 @@ def pod_gang(norm: Normalizer, obj: dict[str, Any]) -> tuple[str | None, str | N
     for key in _POD_GROUP_LABELS:
         if text(labels.get(key)):
             return f"{namespace}/{labels[key]}", pod_set
+    if text(annotations.get("scheduling.k8s.io/group-name")):  # a Volcano PodGroup
+        return f"{namespace}/{annotations['scheduling.k8s.io/group-name']}", pod_set
     for key in _KUEUE_WORKLOAD_KEYS:
         value = text(annotations.get(key)) or text(labels.get(key))
         if value:
@@ -81,7 +84,8 @@ def _created(norm: Normalizer, ctx: RecordContext, obj: dict[str, Any], pod: Tra
     if required:
         data["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": required}}
     if as_list(spec.get("resourceClaims")):
-        data["claims"] = spec["resourceClaims"]
+        data["claims"] = spec["resourceClaims"]  # entries become ResourceClaim names at the end
+        dra_state(norm)
     if pod_set:
         data["podSet"] = pod_set
     t, preexisting = norm.time_of(ctx, meta.get("creationTimestamp"), pod)

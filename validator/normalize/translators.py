@@ -7,14 +7,16 @@ group of the legacy API is ``""``.
 
 from __future__ import annotations
 
-from validator.normalize import claims, events, gangs, kueue, nodes, pods
+from validator.normalize import claims, events, gangs, kueue, nodes, pods, provreqs, slices
 from validator.normalize.core import Translator
 
 TRANSLATORS: dict[tuple[str, str], Translator] = {
     **pods.TRANSLATORS,
     **nodes.TRANSLATORS,
     **kueue.TRANSLATORS,
+    **provreqs.TRANSLATORS,
     **gangs.TRANSLATORS,
     **claims.TRANSLATORS,
+    **slices.TRANSLATORS,
     **events.TRANSLATORS,
 }

@@ -46,7 +46,7 @@ def simulate_to(scenario: str | Path | Scenario, out_dir: str | Path, *, seed: i
     with TimelineWriter(out / "timeline.jsonl") as writer:
         sim = Simulation(blueprint, writer)
         try:
-            with stop_on_signals(sim, lambda msg: err.print(f"[yellow]{escape(msg)}[/]")):
+            with stop_on_signals(sim.interrupt, lambda msg: err.print(f"[yellow]{escape(msg)}[/]")):
                 summary = sim.run(progress=bar)
         finally:
             bar.close()

@@ -10,13 +10,10 @@ aggregates the shards.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -27,36 +24,12 @@ from typer.core import TyperGroup
 
 from kubetwin import sweep as sw
 from kubetwin import sweep_exec
+from kubetwin.runprogress import stop_on_signals
 from models.errors import InputError
 from models.sweep import load_sweep
 
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event, say: Callable[[str], None]) -> Iterator[None]:
-    """While inside: the first SIGINT/SIGTERM sets ``stop`` (no new run starts, runs in flight are told to
-    stop); a second one raises KeyboardInterrupt at once. Only in the main thread (where signals land)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    hits = 0
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal hits
-        hits += 1
-        if hits == 1:
-            stop.set()
-            say("interrupted: no new runs start, runs in flight stop; writing the CSVs for the runs finished "
-                "so far (press Ctrl-C again to quit at once; rerun the same command to resume)")
-            return
-        raise KeyboardInterrupt
-
-    old_int = signal.signal(signal.SIGINT, handler)
-    old_term = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
+_INTERRUPTED = ("interrupted: no new runs start, runs in flight stop; writing the CSVs for the runs finished so far "
+                "(press Ctrl-C again to quit at once; rerun the same command to resume)")
 
 
 def run_sweep(sweep_file: str | Path, out: str | Path, *, executor: str = "local", workers: int | None = 1,
@@ -91,7 +64,7 @@ def run_sweep(sweep_file: str | Path, out: str | Path, *, executor: str = "local
                    TextColumn("[red]{task.fields[failed]} failed[/]"), TimeElapsedColumn(), TextColumn("ETA"),
                    TimeRemainingColumn(), console=console, disable=not (progress and console.is_terminal))
     try:
-        with _stop_on_signals(stop, say), bar:
+        with stop_on_signals(stop.set, say, _INTERRUPTED), bar:
             tid = bar.add_task(escape(pl.sweep.metadata.name), total=len(mine), completed=len(done), failed=0)
             failed = 0
             for task, res in outcomes:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -26,22 +27,23 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 SHOW_AFTER = 1.0
 
 
-class Interruptible(Protocol):
-    def interrupt(self) -> None: ...
-
-
 @contextmanager
-def stop_on_signals(run: Interruptible, say: Callable[[str], None]) -> Iterator[None]:
-    """While inside: the first SIGINT/SIGTERM calls ``run.interrupt()``, a second one exits at once."""
+def stop_on_signals(interrupt: Callable[[], None], say: Callable[[str], None],
+                    message: str = "interrupted: finishing the current instant and writing what was simulated "
+                                   "(press Ctrl-C again to quit at once)") -> Iterator[None]:
+    """While inside: the first SIGINT/SIGTERM calls ``interrupt()`` and says ``message``, a second one raises
+    KeyboardInterrupt at once. Only in the main thread (where signals land); elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     hits = 0
 
     def handler(signum: int, frame: FrameType | None) -> None:
         nonlocal hits
         hits += 1
         if hits == 1:
-            run.interrupt()
-            say("interrupted: finishing the current instant and writing what was simulated "
-                "(press Ctrl-C again to quit at once)")
+            interrupt()
+            say(message)
             return
         raise KeyboardInterrupt
 

@@ -268,8 +268,7 @@ class TimelineWriter:
         self._fh.write(line)
         self.seq += 1
         if self._durable:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            self._sync()
 
     # Positional short forms of :meth:`emit_ref` for the hottest events (a call with keywords costs more
     # than the line itself); each writes exactly the bytes ``emit_ref`` writes for the same arguments.

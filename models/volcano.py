@@ -145,16 +145,23 @@ def _meta(doc: dict[str, Any], file: str, where_kind: str, warnings: list[str],
     return ns, name
 
 
+def _spec(doc: dict[str, Any], file: str, where: str, known: set[str], inert: set[str], fix: str,
+          warnings: list[str]) -> dict[str, Any]:
+    """The object's ``spec`` map, warning about unknown fields and an ignored ``status``."""
+    spec = doc.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise InputError("spec must be a map", file=file, field="spec", fix=fix)
+    _warn_unknown(spec, known, inert, "spec", where, warnings)
+    if "status" in doc:
+        warnings.append(f"{where}: status is ignored")
+    return spec
+
+
 def parse_queue(doc: dict[str, Any], file: str, warnings: list[str]) -> VolcanoQueue:
     """A ``scheduling.volcano.sh/v1beta1`` Queue."""
     _, name = _meta(doc, file, "Queue", warnings, namespaced=False)
     where = f"{file} (Queue {name})"
-    spec = doc.get("spec") or {}
-    if not isinstance(spec, dict):
-        raise InputError("spec must be a map", file=file, field="spec", fix="write spec: {weight: 1}")
-    _warn_unknown(spec, _QUEUE_SPEC, _QUEUE_INERT, "spec", where, warnings)
-    if "status" in doc:
-        warnings.append(f"{where}: status is ignored")
+    spec = _spec(doc, file, where, _QUEUE_SPEC, _QUEUE_INERT, "write spec: {weight: 1}", warnings)
     weight = _int(spec.get("weight", 1), file, "spec.weight", minimum=1, maximum=65535)
     reclaimable = spec.get("reclaimable", True)
     if not isinstance(reclaimable, bool):
@@ -175,12 +182,7 @@ def parse_pod_group(doc: dict[str, Any], file: str, warnings: list[str]) -> Volc
     """A ``scheduling.volcano.sh/v1beta1`` PodGroup."""
     ns, name = _meta(doc, file, "PodGroup", warnings, namespaced=True)
     where = f"{file} (PodGroup {ns}/{name})"
-    spec = doc.get("spec") or {}
-    if not isinstance(spec, dict):
-        raise InputError("spec must be a map", file=file, field="spec", fix="write spec: {minMember: 4}")
-    _warn_unknown(spec, _PG_SPEC, _PG_INERT, "spec", where, warnings)
-    if "status" in doc:
-        warnings.append(f"{where}: status is ignored")
+    spec = _spec(doc, file, where, _PG_SPEC, _PG_INERT, "write spec: {minMember: 4}", warnings)
     min_member = _int(spec.get("minMember", 0), file, "spec.minMember", minimum=0)
     mtm_raw = spec.get("minTaskMember") or {}
     if not isinstance(mtm_raw, dict):

@@ -391,9 +391,7 @@ class Simulation:
         n = self._cluster.nodes[node]
         for v in victims:
             self._preempt_victim(v, pod, node, n.name)
-        self._cluster.reserve(node, pod.shape.req)
-        pod.node = node
-        self.on_bind(pod, node)
+        self.bind(pod, node)
         self.scheduler.capacity_changed(node)
 
     # ------------------------------------------------------------------ processes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from models.timeline import Event, read_timeline
 from validator.checks import FAILED, PASSED, run_checks
 from validator.live.conformance import probe
 from validator.live.kubeclient import connect
-from validator.live.recorder import OPERATOR_KINDS, RECORDED_KINDS, normalize_recording, record
+from validator.live.recorder import OPERATOR_KINDS, RECORDED_KINDS, RecordResult, normalize_recording, record
 
 JOBSET = Resource("jobset.x-k8s.io", "v1alpha2", "jobsets", "JobSet", True)
 VCJOB = Resource("batch.volcano.sh", "v1alpha1", "jobs", "Job", True)
@@ -90,7 +90,9 @@ def _admit(o: dict[str, Any]) -> None:
 PODS = [(f"pretrain-workers-{j}-{k}-x{j}k{k}z", f"pretrain-workers-{j}") for j in (0, 1) for k in (0, 1)]
 
 
-async def _record(fake: FakeAPI, tmp_path: Path, scenario: Any) -> list[Event]:
+async def record_story(fake: FakeAPI, tmp_path: Path,
+                       scenario: Callable[[], Awaitable[None]]) -> tuple[RecordResult, list[Event]]:
+    """Record ``fake`` while ``scenario`` plays, normalize, and return the result and its clean timeline."""
     conn = await connect(kubeconfig=str(_kubeconfig(tmp_path, fake.url)))
     out = tmp_path / "rec"
     stop = asyncio.Event()
@@ -104,13 +106,17 @@ async def _record(fake: FakeAPI, tmp_path: Path, scenario: Any) -> list[Event]:
         result = await task
     finally:
         await conn.client.close()
-    assert ("batch.volcano.sh/v1alpha1/jobs", "not served (discovery: batch.volcano.sh/v1alpha1)") not in result.skipped
-    assert ("ray.io/v1/rayjobs", "not served (discovery: ray.io/v1)") in result.skipped  # noted, not watched
-    warnings = normalize_recording(result.raw_path, out / "timeline.jsonl")
-    assert warnings is not None
+    assert normalize_recording(result.raw_path, out / "timeline.jsonl") is not None
     tl = read_timeline(out / "timeline.jsonl")
     assert tl.problems == []
-    return tl.events
+    return result, tl.events
+
+
+async def _record(fake: FakeAPI, tmp_path: Path, scenario: Callable[[], Awaitable[None]]) -> list[Event]:
+    result, events = await record_story(fake, tmp_path, scenario)
+    assert ("batch.volcano.sh/v1alpha1/jobs", "not served (discovery: batch.volcano.sh/v1alpha1)") not in result.skipped
+    assert ("ray.io/v1/rayjobs", "not served (discovery: ray.io/v1)") in result.skipped  # noted, not watched
+    return events
 
 
 def _nodes(fake: FakeAPI) -> None:

@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 from cli_helpers import run_cli
 from fakeapi import DEFAULT_RESOURCES, FakeAPI, Resource
-from test_operator_recording import _bind, _kubeconfig, _now
+from test_operator_recording import _bind, _kubeconfig, _now, record_story
 
 from models.events import payload_problems
 from models.kueue import BEST_EFFORT_ATOMIC
-from models.timeline import Event, read_timeline
+from models.timeline import Event
 from validator.autoscaling_summary import autoscaling_summary
 from validator.checks import FAILED, PASSED, run_checks
 from validator.live.kubeclient import connect
-from validator.live.recorder import RECORDED_KINDS, normalize_recording, record
+from validator.live.recorder import RECORDED_KINDS
 
 PROVREQ = Resource("autoscaling.x-k8s.io", "v1", "provisioningrequests", "ProvisioningRequest", True)
 NS = "research"
@@ -143,24 +143,9 @@ def _story(fake: FakeAPI, *, ready_first: bool) -> Callable[[], Awaitable[None]]
 
 
 async def _record(fake: FakeAPI, tmp_path: Path, scenario: Callable[[], Awaitable[None]]) -> list[Event]:
-    conn = await connect(kubeconfig=str(_kubeconfig(tmp_path, fake.url)))
-    out = tmp_path / "rec"
-    stop = asyncio.Event()
-    try:
-        task = asyncio.create_task(record(conn.client, out, context="c", version="test", stop=stop,
-                                          handle_signals=False, fsync=False))
-        await asyncio.sleep(0.3)  # lists done, watches open
-        await scenario()
-        await asyncio.sleep(0.5)
-        stop.set()
-        result = await task
-    finally:
-        await conn.client.close()
+    result, events = await record_story(fake, tmp_path, scenario)
     assert "autoscaling.x-k8s.io/v1/provisioningrequests" in result.counts
-    assert normalize_recording(result.raw_path, out / "timeline.jsonl") is not None
-    tl = read_timeline(out / "timeline.jsonl")
-    assert tl.problems == []
-    return tl.events
+    return events
 
 
 def _statuses(events: list[Event]) -> dict[str, str]:

@@ -68,6 +68,7 @@ class DynamicResources:
                 self.extended[c.spec.extendedResourceName] = c.metadata.name
         self.controller = controller
         self.allocator = Allocator()
+        self._steering: Allocator | None = None  # trial allocator for allocate_preferring
         self.inventories: dict[int, Inventory] = {}
         self.usage: dict[int, Usage] = {}
         self.node_names: dict[int, str] = dict(node_names or {})
@@ -267,6 +268,31 @@ class DynamicResources:
             return CANNOT_ALLOCATE
         cache[node] = out
         return None
+
+    def allocate_preferring(self, node: int, first: list[Any], state: CycleState) -> None:
+        """Re-run the pod's allocation on ``node`` with the devices ``first`` (refs) first in device order.
+
+        For a plugin that picks devices itself (GPU sharing policies) and runs at Reserve before this one:
+        on success the cached Filter result for ``node`` is replaced; an aborted attempt keeps it."""
+        entry = state.get(_KEY)
+        if entry is None or not entry[0]:
+            return
+        to_alloc, _, cache = entry
+        inv = self.inventories[node]
+        wanted = set(first)
+        by_ref = {d.ref: d for d in inv.devices}
+        order = [by_ref[r] for r in first] + [d for d in inv.devices if d.ref not in wanted]
+        view = Inventory(devices=order, counters=inv.counters, incomplete=inv.incomplete)
+        if self._steering is None:
+            self._steering = Allocator(self.allocator.evaluator, self.allocator.budget)
+        try:
+            out = self._steering.allocate(to_alloc, self.classes, view, self.usage[node])
+        except AllocationError:
+            out = None
+        finally:
+            self._steering.forget(view)
+        if out is not None:
+            cache[node] = out
 
     def reserve(self, pod: Any, node: int, state: CycleState) -> str | None:
         to_alloc, _, cache = state.get(_KEY, ([], set(), {}))

@@ -51,7 +51,7 @@ from models.duration import parse_duration
 from models.quantity import Quantity
 from sim.cluster import ClusterState, is_accelerator
 from sim.constraints import node_reason
-from sim.dra.allocator import AllocationError, Allocator, Inventory, consumed_amount
+from sim.dra.allocator import consumed_amount
 from sim.framework import CycleState, Nodes, Scores, register
 from sim.gpushare.fragmentation import Fragmentation, PodKind, TargetShape, target_from_weights
 from sim.gpushare.model import GPU_MILLI, Cluster, PodRequest
@@ -110,7 +110,6 @@ class GpuSharingScore:
         self._tags: dict[int, str] = {}
         self._shapes: list[TargetShape] | None = None
         self._subscribed = False
-        self._allocator: Any = None
 
     # ------------------------------------------------------------------ the cluster as the policies see it
 
@@ -324,7 +323,7 @@ class GpuSharingScore:
             return None
         chosen = self.pick_gpus(pod, node, reserved=True)
         if chosen:
-            self._steer(entry, node, [devices[g].ref for g in chosen])
+            self._dra().allocate_preferring(node, [devices[g].ref for g in chosen], state)
         return None
 
     def unreserve(self, pod: SimPod, node: int, state: CycleState) -> None:
@@ -335,26 +334,6 @@ class GpuSharingScore:
         return self.cluster.clock + (int(dra.state_version()) if dra is not None else 0)
 
     # ------------------------------------------------------------------ helpers
-
-    def _steer(self, entry: Any, node: int, first: list[Any]) -> None:
-        """Re-run the pod's DRA allocation on ``node`` with the policy's GPUs first in device order."""
-        dra = self._dra()
-        to_alloc, _, cache = entry
-        inv = dra.inventories[node]
-        wanted = set(first)
-        by_ref = {d.ref: d for d in inv.devices}
-        order = [by_ref[r] for r in first] + [d for d in inv.devices if d.ref not in wanted]
-        view = Inventory(devices=order, counters=inv.counters, incomplete=inv.incomplete)
-        if self._allocator is None:
-            self._allocator = Allocator(dra.allocator.evaluator, dra.allocator.budget)
-        try:
-            out = self._allocator.allocate(to_alloc, dra.classes, view, dra.usage[node])
-        except AllocationError:  # an aborted attempt keeps DynamicResources' own result
-            out = None
-        finally:
-            self._allocator.forget(view)
-        if out is not None:
-            cache[node] = out
 
     def _subscribe(self) -> None:
         if self._subscribed:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 
 
 class Bucket:
@@ -71,12 +72,13 @@ class PoolIndex:
             self.order = [(p, k) for p, k in self.order if k in self.buckets]
 
     @staticmethod
-    def first(b: Bucket, node_key: list[tuple[int, ...] | None], node_ver: list[int]) -> int:
-        """The lowest live node index in a bucket (stale heap entries are dropped)."""
+    def first(b: Bucket, node_ver: list[int]) -> int:
+        """The lowest live node index in a bucket (stale heap entries are dropped). An entry is live while
+        its node's version is the one it was pushed with: every move out of a bucket bumps the version."""
         heap = b.heap
         while heap:
             idx, ver = heap[0]
-            if node_ver[idx] == ver and node_key[idx] == b.key:
+            if node_ver[idx] == ver:
                 return idx
             heapq.heappop(heap)
         return -1
@@ -161,7 +163,8 @@ class BucketIndex:
     def _compact(self, p: PoolIndex, b: Bucket, free: tuple[int, ...]) -> None:
         """Drop stale heap entries and emptied buckets once they pile up."""
         if len(b.heap) > 2 * b.live + 64:
-            b.heap = [(i, v) for i, v in b.heap if self.node_ver[i] == v and self.node_key[i] == free]
+            node_ver = self.node_ver
+            b.heap = [e for e in b.heap if node_ver[e[0]] == e[1]]
             heapq.heapify(b.heap)
         if len(p.order) > 2 * p.nlive + 64:
             p.purge()
@@ -173,24 +176,27 @@ class BucketIndex:
         best_score = -1
         best_node = -1
         seen = 0
-        node_key, node_ver = self.node_key, self.node_ver
+        node_ver = self.node_ver
         for p in pools:
             order = p.order
             a = p.alloc
             scored = p.scored
             wsum = p.wsum
+            qkey = tuple(reqvec)
+            qpart = p.qpart.get(qkey, -1.0)
+            if qpart < 0:
+                qpart = p.qpart[qkey] = sum(w * reqvec[r] * 100 / a[r] for r, w in scored)
+            # a bucket that fits the pod has at least its requests free, so its potential is at least
+            # ``qpart`` (the same sum over the requests; float products, quotients and sums are monotone):
+            # the buckets below that are skipped without a look
+            start = bisect.bisect_left(order, (qpart,)) if qpart > 0 else 0
             if most_allocated:
                 # the fullest buckets first; bound = Σ w·(alloc − free + q)·100/alloc / wsum
                 w100 = p.w100
-                qkey = tuple(reqvec)
-                qpart = p.qpart.get(qkey, -1.0)
-                if qpart < 0:
-                    qpart = p.qpart[qkey] = sum(w * reqvec[r] * 100 / a[r] for r, w in scored)
-                it = iter(order)
+                it: Iterator[tuple[float, tuple[int, ...]]] = itertools.islice(order, start, None)
             else:
                 w100 = 0
-                qpart = 0.0
-                it = reversed(order)
+                it = reversed(order[start:]) if start else reversed(order)
             for pot, key in it:
                 bound = ((w100 - pot + qpart) if most_allocated else pot) / wsum
                 if bound + 1e-9 < best_score:  # (float slack: a tie must still be looked at)
@@ -218,7 +224,7 @@ class BucketIndex:
                 score = total // wsum
                 if score < best_score:
                     continue
-                node = PoolIndex.first(b, node_key, node_ver)
+                node = PoolIndex.first(b, node_ver)
                 if score > best_score or node < best_node:
                     best_score, best_node = score, node
         return best_node

@@ -33,6 +33,9 @@ from sim.snapshot import Fork, UndoLog
 
 Req = tuple[tuple[int, int], ...]  # ((resource index, milli), ...) of the non-zero requests
 
+#: how many grown nodes :attr:`ClusterState.grown` keeps before it starts over (a new ``grown_epoch``)
+GROWN_CAP = 1 << 16
+
 #: Extended resources counted as accelerators in GPU metrics.
 ACCELERATOR_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "habana.ai/gaudi",
                          "aws.amazon.com/neuron", "gpu.intel.com/i915")
@@ -49,7 +52,7 @@ def is_accelerator(resource: str) -> bool:
 class Pool:
     """A node pool: nodes that share labels, taints, allocatable and price."""
 
-    __slots__ = ("alloc", "labels", "name", "nodes", "price", "ready", "taints")
+    __slots__ = ("alloc", "changes", "labels", "name", "nodes", "price", "ready", "taints")
 
     def __init__(self, name: str, labels: Mapping[str, str], taints: Sequence[Mapping[str, Any]],
                  alloc: Mapping[str, int], price: float | None) -> None:
@@ -60,6 +63,8 @@ class Pool:
         self.price = price
         self.nodes: list[int] = []
         self.ready = 0  # how many of its nodes are Ready
+        #: bumped whenever the free capacity of one of its nodes changes (verdicts about it cached against it)
+        self.changes = 0
 
 
 class Node:
@@ -118,6 +123,12 @@ class ClusterState:
         self.stamp: array[int] = array("q")
         #: the last stamp handed out (a node whose stamp is newer than a remembered clock value changed since)
         self.clock = 0
+        #: nodes whose free capacity grew (a release), in order: a verdict "fits nowhere" reached when this
+        #: log was ``k`` long still holds while the node set is the same (``version``) and none of the nodes
+        #: logged since ``k`` can take the pod — binds only ever shrink free capacity
+        self.grown: list[int] = []
+        #: bumped whenever ``grown`` is emptied (it is capped), so a remembered position is never misread
+        self.grown_epoch = 0
         #: requests of preemptible bound pods per priority level (DefaultPreemption's dry run reads it)
         self.ledger = PriorityLedger(self)
 
@@ -139,6 +150,19 @@ class ClusterState:
     @property
     def n(self) -> int:
         return len(self.nodes)
+
+    def mark(self) -> tuple[int, int, int]:
+        """Where the cluster stands for a "fits nowhere" verdict (see :attr:`grown` and :meth:`grown_since`)."""
+        return (self.version, self.grown_epoch, len(self.grown))
+
+    def grown_since(self, mark: tuple[int, int, int]) -> list[int] | None:
+        """The nodes whose free capacity grew since ``mark`` (oldest first, repeats possible), or None when
+        that cannot be told any more: nodes came, went or were cordoned (a what-if revert counts as that too).
+        """
+        version, epoch, pos = mark
+        if version != self.version or epoch != self.grown_epoch:
+            return None
+        return self.grown[pos:]
 
     def add_pool(self, pool: Pool) -> None:
         self.pools[pool.name] = pool
@@ -265,6 +289,7 @@ class ClusterState:
         free = self._free_items
         row = self.pyfree[idx]
         self.mutations += 1
+        self.nodes[idx].pool.changes += 1
         self.clock = clock = self.clock + 1
         self.stamp[idx] = clock
         for r, q in req:
@@ -280,6 +305,12 @@ class ClusterState:
         free = self._free_items
         row = self.pyfree[idx]
         self.mutations += 1
+        self.nodes[idx].pool.changes += 1
+        grown = self.grown
+        if len(grown) >= GROWN_CAP:
+            grown.clear()
+            self.grown_epoch += 1
+        grown.append(idx)
         self.clock = clock = self.clock + 1
         self.stamp[idx] = clock
         for r, q in req:
@@ -347,35 +378,80 @@ class PriorityLedger:
 
     DefaultPreemption's dry run asks "which nodes would fit if every pod up to priority P left"; with
     this ledger that is a few array additions over all nodes, level by level.
+
+    Binds and unbinds are queued and applied to the arrays when they are next read (:meth:`arrays`,
+    :meth:`level`): most runs bind far more often than they search for victims, and a run that never
+    preempts never pays for the arrays at all.
     """
 
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
-        self.levels: dict[int, npt.NDArray[np.int64]] = {}
+        self._levels: dict[int, npt.NDArray[np.int64]] = {}
         #: a memoryview of each level's array: item updates through it cost a third of numpy's
         self._views: dict[int, memoryview] = {}
         self.counts: dict[int, int] = {}
+        #: (priority, node, requests, +1 or -1) not applied to the arrays yet
+        self._queued: list[tuple[int, int, Req, int]] = []
+        #: :meth:`below`'s answers, valid while no level gains its first pod or loses its last
+        self._below: dict[int, list[int]] = {}
+
+    @property
+    def levels(self) -> dict[int, npt.NDArray[np.int64]]:
+        """Per priority level, ``[resource, node]`` requests of the preemptible pods bound there."""
+        self._apply()
+        return self._levels
 
     def level(self, prio: int) -> npt.NDArray[np.int64]:
-        arr = self.levels.get(prio)
+        self._apply()
+        return self._level(prio)
+
+    def views_below(self, prio: int) -> list[memoryview]:
+        """Item views (``view[resource, node]``) of the levels under ``prio``: cheap single reads."""
+        self._apply()
+        views = []
+        for p in self.below(prio):
+            self._level(p)
+            views.append(self._views[p])
+        return views
+
+    def _level(self, prio: int) -> npt.NDArray[np.int64]:
+        arr = self._levels.get(prio)
         cap = self.cluster.free.shape
         if arr is None or arr.shape != cap:
             new = np.zeros(cap, dtype=np.int64)
             if arr is not None:
                 new[:, : arr.shape[1]] = arr
-            self.levels[prio] = arr = new
+            self._levels[prio] = arr = new
             self._views[prio] = arr.data
         return arr
 
     def add(self, pod: Any, node: int, sign: int = 1) -> None:
         prio = pod.priority
-        view = self._views.get(prio)
-        if view is None or view.shape[1] <= node:  # type: ignore[index]
-            self.level(prio)
-            view = self._views[prio]
-        for r, q in pod.shape.req:
-            view[r, node] += sign * q
-        self.counts[prio] = self.counts.get(prio, 0) + sign
+        self._queued.append((prio, node, pod.shape.req, sign))
+        counts = self.counts
+        count = counts.get(prio, 0) + sign
+        counts[prio] = count
+        if count == 0 or (count == 1 and sign == 1):
+            self._below.clear()
+
+    def _apply(self) -> None:
+        queued = self._queued
+        if not queued:
+            return
+        cap = self.cluster.free.shape
+        views = self._views
+        for prio, node, req, sign in queued:
+            view = views.get(prio)
+            if view is None or view.shape != cap:
+                self._level(prio)
+                view = views[prio]
+            for r, q in req:
+                view[r, node] += sign * q
+        queued.clear()
 
     def below(self, prio: int) -> list[int]:
-        return sorted(p for p, c in self.counts.items() if c > 0 and p < prio)
+        """The priority levels under ``prio`` that hold preemptible pods, lowest first."""
+        known = self._below.get(prio)
+        if known is None:
+            known = self._below[prio] = sorted(p for p, c in self.counts.items() if c > 0 and p < prio)
+        return known

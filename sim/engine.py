@@ -353,8 +353,12 @@ class Simulation:
 
     def on_failed_scheduling(self, pod: SimPod, message: str) -> None:
         group = pod.gang.key if pod.gang is not None else None
-        self.writer.emit(self.env.now, "FailedScheduling", "Pod", pod.name, pod.namespace, group=group,
-                         reason=message, data={"attempts": pod.attempts})
+        if group == pod.instance.group:  # the pod's own encoded reference carries the same gang key
+            self.writer.emit_ref(self.env.now, "FailedScheduling", pod.ref, reason=quote(message),
+                                 data=f'{{"attempts":{pod.attempts}}}')
+        else:
+            self.writer.emit(self.env.now, "FailedScheduling", "Pod", pod.name, pod.namespace, group=group,
+                             reason=message, data={"attempts": pod.attempts})
         for fn in self._listeners["pod_unschedulable"]:
             fn(pod, message)
 
@@ -403,12 +407,23 @@ class Simulation:
             sched.flush_backoff(env.now)
             sched.run_cycle()
             self._check_idle()
-            self._wake = env.event()
+            self._wake = wake = env.event()
             nb = sched.next_backoff()
             if nb is None:
-                yield self._wake
+                yield wake
             else:
-                yield self._wake | env.timeout(max(0.0, nb - env.now))
+                # wake up on a kick or when the first backoff ends, whichever comes first: what
+                # ``wake | timeout`` does (the first of them triggers a second event the process waits
+                # on, in the same instant), without building a Condition every cycle
+                either = env.event()
+
+                def first(_: object, either: simpy.Event = either) -> None:
+                    if not either.triggered:
+                        either.succeed()
+
+                wake.callbacks.append(first)
+                env.timeout(max(0.0, nb - env.now)).callbacks.append(first)
+                yield either
 
     def _arrivals_done(self) -> None:
         self.arrivals_alive -= 1

@@ -24,6 +24,7 @@ class PodShape:
         "eligible",
         "example",
         "failed_at",
+        "failed_mark",
         "filters",
         "idx",
         "key",
@@ -71,8 +72,10 @@ class PodShape:
         self.pool_index_version = -1
         #: ClusterState.mutations when this shape last found no node / last FitError text (caches)
         self.failed_at = -1
+        #: ClusterState.mark() when this shape last found no node (see ``Scheduler.find_node``)
+        self.failed_mark: tuple[int, int, int] | None = None
         self.msg = ""
-        self.msg_at = -1
+        self.msg_at: object = -1
         self.eligible = 0
         self.tolerations = tolerations
         self.node_selector = node_selector
@@ -162,6 +165,7 @@ class SimPod:
         "name",
         "namespace",
         "node",
+        "parked",
         "phase",
         "pod_set",
         "priority",
@@ -188,6 +192,8 @@ class SimPod:
         self.pod_set = pod_set
         self.gang: GangGroup | None = None
         self.node = -1
+        #: has an entry in its shape's heap of pods that failed scheduling (``PodShape.waiting``)
+        self.parked = False
         self.bound_at = 0.0
         #: bumped on every bind/unbind; a completion timer carrying an older value is stale
         self.generation = 0

@@ -39,6 +39,16 @@ MIN_CANDIDATES_PERCENTAGE = 10
 
 #: the pickOneNode "top victim priority" of a node where the preemptor cannot fit (never chosen)
 NO_FIT = np.iinfo(np.int64).max
+#: past this many nodes that gained capacity, a remembered "no room" verdict is searched again instead
+RECHECK_LIMIT = 256
+
+
+class NoRoom:
+    """:meth:`Preemption._find`'s answer when not even removing every lower-priority pod makes room on any
+    node the pod may use (as opposed to None: room somewhere, but no candidate chosen)."""
+
+
+NO_ROOM = NoRoom()
 
 
 class KeyTable:
@@ -107,6 +117,9 @@ class Preemption:
         self.offset = 0
         #: (shape key, priority) -> ClusterState.mutations when preemption last could not help
         self._hopeless: dict[tuple[object, int], int] = {}
+        #: (shape key, priority) -> ClusterState.mark() when not even removing every lower-priority pod made
+        #: room on any node: that stays so until a node the shape may use gains free capacity
+        self._no_room: dict[tuple[object, int], tuple[int, int, int]] = {}
         #: requests -> their resource rows and amounts as a column
         self._columns: dict[object, tuple[list[int], npt.NDArray[np.int64]]] = {}
         #: requests -> the index (in them) of the resource that last ruled out every node
@@ -123,12 +136,54 @@ class Preemption:
         memo = (pod.shape.key, pod.priority)
         if self._hopeless.get(memo) == cluster.mutations:
             return None  # nothing changed since the same pod shape and priority found no candidate
+        mark = self._no_room.get(memo)
+        if mark is not None:
+            if self._still_no_room(pod, mark):
+                self._no_room[memo] = cluster.mark()
+                return None
+            del self._no_room[memo]
         found = self._find(pod, prios)
+        if isinstance(found, NoRoom):
+            self._no_room[memo] = cluster.mark()
+            return None
         if found is None:
             self._hopeless[memo] = cluster.mutations
         return found
 
-    def _find(self, pod: SimPod, prios: list[int]) -> tuple[int, list[SimPod]] | None:
+    def _still_no_room(self, pod: SimPod, mark: tuple[int, int, int]) -> bool:
+        """Is "no node has room even without every lower-priority pod" (found at ``mark``) still true?
+
+        A node's room for the pod — its free capacity plus the requests of the preemptible pods below the
+        pod's priority — never grows when a pod binds (a lower-priority bind only moves
+        requests from free capacity into the ledger), so only the nodes that gained free capacity since
+        need a look.
+        """
+        cluster = self.cluster
+        grown = cluster.grown_since(mark)
+        if grown is None or len(grown) > RECHECK_LIMIT:
+            return False
+        if not grown:
+            return True
+        shape = pod.shape
+        mask = shape.mask  # current: the node set has not changed since ``mark``
+        pyfree = cluster.pyfree
+        below = self.ledger.views_below(pod.priority)
+        for node in grown:
+            if not mask[node]:
+                continue
+            row = pyfree[node]
+            for r, q in shape.req:
+                room = row[r]
+                if room < q:
+                    for view in below:
+                        room += view[r, node]
+                    if room < q:
+                        break
+            else:
+                return False
+        return True
+
+    def _find(self, pod: SimPod, prios: list[int]) -> tuple[int, list[SimPod]] | NoRoom | None:
         """pickOneNodeForPreemption, level by level.
 
         Adding the lower priority levels one at a time (lowest first), the first level ``p`` at which
@@ -156,7 +211,7 @@ class Preemption:
         shape.node_mask(cluster)
         eligible = shape.idx
         if eligible.size == 0:
-            return None
+            return NO_ROOM
         req = shape.req
         cols = self._columns.get(req)
         if cols is None:
@@ -165,8 +220,9 @@ class Preemption:
         ledger = self.ledger
         cap = cluster.free.shape
         levels = []
+        known = ledger.levels
         for p in prios:
-            arr = ledger.levels.get(p)
+            arr = known.get(p)
             levels.append(arr if arr is not None and arr.shape == cap else ledger.level(p))
         # the eligible nodes as one slice when they are contiguous (a node pool): views, not copies
         where: slice | npt.NDArray[np.intp] = slice(*shape.segs[0]) if len(shape.segs) == 1 else eligible
@@ -177,7 +233,7 @@ class Preemption:
         for arr in levels[1:]:
             row += arr[r, where]
         if req and row.max() < q:
-            return None
+            return NO_ROOM
         free = cluster.free[:, where]
         total = free + levels[0][:, where]
         for arr in levels[1:]:
@@ -186,7 +242,7 @@ class Preemption:
         ok = short.all(axis=0)
         if not ok.any():  # not even removing every lower-priority pod makes room anywhere
             self._scarce[req] = int(short.sum(axis=1).argmin())
-            return None
+            return NO_ROOM
         # the first level at which some node fits (the last one does)
         first = len(prios) - 1
         cum = free[rows]

@@ -43,6 +43,8 @@ from sim.pods import GangGroup, PodShape, SimPod
 
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
+#: past this many nodes that gained capacity since a shape found no node, it searches again instead
+RECHECK_LIMIT = 256
 
 
 class Cancellable(Protocol):
@@ -274,7 +276,9 @@ class Scheduler:
             pod.last_msg = message
             self.host.on_failed_scheduling(pod, message)
         shape = pod.shape
-        heapq.heappush(shape.waiting, (-pod.priority, pod.sort_time, pod.seq, pod))
+        if not pod.parked:  # once in its shape's heap is enough: its place there never changes
+            pod.parked = True
+            heapq.heappush(shape.waiting, (-pod.priority, pod.sort_time, pod.seq, pod))
         self.shapes_waiting[shape.key] = shape
 
     # ------------------------------------------------------------------ wake-ups
@@ -290,7 +294,8 @@ class Scheduler:
             return
         cluster = self.cluster
         now = self.host.now
-        free = cluster.free
+        row = cluster.pyfree[node]
+        version = cluster.version
         moved = False
         empty: list[object] = []
         for key, shape in self.shapes_waiting.items():
@@ -298,20 +303,22 @@ class Scheduler:
             if not waiting:
                 empty.append(key)
                 continue
-            mask = shape.node_mask(cluster)
+            mask = shape.mask if shape.mask_version == version else shape.node_mask(cluster)
             if node >= mask.shape[0] or not mask[node]:
                 continue
             k = len(waiting)
             for r, q in shape.req:
-                have = int(free[r, node])
+                have = row[r]
                 if have < q:
                     k = 0
                     break
-                k = min(k, have // q)
+                if have // q < k:
+                    k = have // q
             if k <= 0:
                 continue
             while k > 0 and waiting:
                 pod = heapq.heappop(waiting)[3]
+                pod.parked = False
                 if pod.queued or pod.phase != "Pending" or pod.node >= 0:
                     continue
                 k -= 1
@@ -338,17 +345,54 @@ class Scheduler:
     # ------------------------------------------------------------------ filter and score
 
     def find_node(self, shape: PodShape) -> int:
-        """The fast path (only pool/node/free plugins apply): the best feasible node, or -1."""
+        """The fast path (only pool/node/free plugins apply): the best feasible node, or -1.
+
+        "No node fits" is remembered: binds only take capacity away, so it stays true until a node the
+        shape may use gains free capacity (a release: :attr:`sim.cluster.ClusterState.grown`) and can
+        take the pod, or the node set changes. With ``percentageOfNodesToScore`` a search moves the
+        shape's sampling cursor even when it finds nothing, so there it is remembered only while nothing
+        at all changed.
+        """
         cluster = self.cluster
         if not cluster.nodes or shape.failed_at == cluster.mutations:
             return -1  # nothing changed since this shape last found no node
+        mark = shape.failed_mark
+        if mark is not None:
+            if self._fits_nowhere_still(shape, mark):
+                shape.failed_mark = cluster.mark()
+                shape.failed_at = cluster.mutations
+                return -1
+            shape.failed_mark = None
         segs = shape.segs if shape.mask_version == cluster.version else shape.segments(cluster)
         if not segs:
             return -1
         node = self.fit.best_node(shape, segs)
         if node < 0:
             shape.failed_at = cluster.mutations
+            if self.fit.pct is None:
+                shape.failed_mark = cluster.mark()
         return node
+
+    def _fits_nowhere_still(self, shape: PodShape, mark: tuple[int, int, int]) -> bool:
+        """Does no node fit ``shape`` yet, given that none did at ``mark``? Only the nodes that gained
+        free capacity since can have changed that verdict."""
+        cluster = self.cluster
+        grown = cluster.grown_since(mark)
+        if grown is None or len(grown) > RECHECK_LIMIT:
+            return False
+        if grown:
+            mask = shape.mask
+            pyfree = cluster.pyfree
+            req = shape.req
+            for node in grown:
+                if mask[node]:
+                    row = pyfree[node]
+                    for r, q in req:
+                        if row[r] < q:
+                            break
+                    else:
+                        return False
+        return True
 
     def _find_node_general(self, pod: SimPod, state: CycleState, dynamic: list[Any],
                            extra: list[ScoreEntry]) -> int:
@@ -411,10 +455,16 @@ class Scheduler:
         cluster = self.cluster
         if dynamic:
             return self._fit_error(shape, state.get("dynamic_reasons") or {})
-        if shape.msg_at == cluster.mutations:
+        # the text reads the node set and the free capacity of the nodes the shape may use
+        if shape.per_node or shape.mask_version != cluster.version:
+            at: object = cluster.mutations
+        else:
+            pools = cluster.pools
+            at = (cluster.version, sum(pools[name].changes for name in shape.pools))
+        if shape.msg_at == at:
             return shape.msg
         shape.msg = self._fit_error(shape, {})
-        shape.msg_at = cluster.mutations
+        shape.msg_at = at
         return shape.msg
 
     def _fit_error(self, shape: PodShape, extra: dict[str, int]) -> str:

@@ -192,13 +192,32 @@ class GeneratorSource:
 
     def _run(self, host: Any, arrive: Callable[[Generator, int], None],
              done: Callable[[], None]) -> Iterator[Any]:
+        """A process that starts the schedule and ends: each arrival is then a callback on a simpy timeout
+        that sets the next one (a million arrivals in a week; resuming a process for each costs more).
+        Timeouts are made at the same moments a looping process would make them, so events keep their
+        order."""
         g = self.generator
-        env = host.env  # the simpy clock itself: one arrival per instance, a million in a week
-        for i, t in enumerate(g.arrivals(self.horizon)):
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            arrive(g, i)
-        done()
+        env = host.env  # the simpy clock itself
+        schedule = enumerate(g.arrivals(self.horizon))
+        pending = 0
+
+        def next_arrivals() -> None:
+            nonlocal pending
+            for i, t in schedule:
+                if t > env.now:
+                    pending = i
+                    env.timeout(t - env.now).callbacks.append(fire)
+                    return
+                arrive(g, i)
+            done()
+
+        def fire(_: object) -> None:
+            arrive(g, pending)
+            next_arrivals()
+
+        next_arrivals()
+        return
+        yield  # a generator: the schedule starts when the process does, in the same order as before
 
 
 class Instance:

@@ -6,21 +6,20 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from kubetwin import __version__
-from kubetwin.estimate import check_run_size
 from models.duration import DurationError, parse_duration
 from models.errors import InputError
-from models.openb import trace_summary
 from models.scenario import Scenario, load_scenario, scenario_json_schema
 from models.timeline import TimelineWriter
+
+if TYPE_CHECKING:  # the tables, the size estimate and trace summaries load when a command needs them
+    from rich.table import Table
 
 
 def simulate_to(scenario: str | Path | Scenario, out_dir: str | Path, *, seed: int | None = None,
@@ -33,6 +32,7 @@ def simulate_to(scenario: str | Path | Scenario, out_dir: str | Path, *, seed: i
     exits at once. ``progress`` shows a progress bar on a terminal for runs longer than a second.
     """
     from kubetwin.runprogress import RunProgress, stop_on_signals
+    from models.openb import trace_summary
     from sim.build import build
     from sim.engine import Simulation
 
@@ -110,6 +110,8 @@ def prepare_output_dir(out: Path) -> None:
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"kubetwin simulate — {summary['scenario']} (seed {summary['seed']})", show_header=True)
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -153,6 +155,9 @@ def queues_table(summary: dict[str, Any]) -> Table | None:
     """One row per ClusterQueue, laid out to stay readable in an 80-column terminal: no vertical rules,
     two-line headers, waits in seconds (a workload still pending at the end counts as waiting until
     then)."""
+    from rich import box
+    from rich.table import Table
+
     queues = (summary.get("queues") or {}).get("clusterQueues") or {}
     if not queues:
         return None
@@ -216,6 +221,8 @@ def register(app: typer.Typer) -> None:
                 raise InputError(str(e), field="--until", fix="e.g. --until 6h") from None
             if until_s <= 0:
                 raise InputError("must be > 0", field="--until", fix="e.g. --until 6h")
+        from kubetwin.estimate import check_run_size
+
         loaded = load_scenario(scenario)
         est = check_run_size(loaded, until_s, yes=yes)
         if est.over_limit():

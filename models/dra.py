@@ -28,7 +28,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.cel import CelError, compile_selector, semver_value
 from models.errors import InputError
 from models.k8s import K8sModel, PodTemplate, QuantityValue
 from models.kueue import field_path, input_error_from, unmodelled_fields
@@ -52,7 +51,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 class DRAModel(BaseModel):
     """Base of the DRA models: field names as the API spells them, unknown fields kept for warnings."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 def _check_q(v: Any) -> Any:
@@ -96,6 +95,8 @@ class DeviceAttribute(DRAModel):
         if len(set_) != 1:
             raise ValueError("an attribute needs exactly one of int, bool, string, version")
         if self.version is not None:
+            from models.cel import semver_value  # models.cel loads when a DRA object is read
+
             semver_value(self.version)
         if self.int_ is not None and isinstance(self.int_, bool):
             raise ValueError("int must be an integer")
@@ -110,6 +111,8 @@ class DeviceAttribute(DRAModel):
         raise AssertionError("validated")
 
     def cel(self) -> Any:
+        from models.cel import semver_value
+
         return semver_value(self.version) if self.version is not None else self.value
 
 
@@ -292,6 +295,8 @@ class CELSelector(DRAModel):
     @field_validator("expression")
     @classmethod
     def _compiles(cls, v: str) -> str:
+        from models.cel import CelError, compile_selector
+
         try:
             compile_selector(v)
         except CelError as e:
@@ -646,7 +651,13 @@ def parse_dra_documents(docs: list[Any], *, file: str | None = None,
 # scenario fields (referenced from models.scenario)
 
 
-class DeviceShorthand(K8sModel):
+class _Deferred(K8sModel):
+    # K8sModel whose validator is built on first use (pydantic ``defer_build``), not at import: a scenario
+    # builds the models it reaches in one go when it is validated, and the rest are never built
+    model_config = ConfigDict(defer_build=True)
+
+
+class DeviceShorthand(_Deferred):
     """A node pool's compact device list: ``count`` devices of one driver named ``<namePrefix>-<i>``,
     each with the same attributes and capacity plus the int attribute ``index: i``."""
 
@@ -687,7 +698,7 @@ class DeviceShorthand(K8sModel):
         return out
 
 
-class DRASpec(K8sModel):
+class DRASpec(_Deferred):
     """``spec.dra``: the cluster's DRA objects (they may also come from files under ``spec.manifests``)."""
 
     deviceClasses: list[DeviceClass] = Field(default_factory=list)
@@ -716,7 +727,7 @@ class DRASpec(K8sModel):
         return out
 
 
-class PodResourceClaim(K8sModel):
+class PodResourceClaim(_Deferred):
     """``PodSpec.resourceClaims[]``: a pod-local name for a claim, made from a template or existing."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -731,14 +742,14 @@ class PodResourceClaim(K8sModel):
         return self
 
 
-class ContainerClaim(K8sModel):
+class ContainerClaim(_Deferred):
     """``containers[].resources.claims[]``: a pod claim name, optionally one request of it."""
 
     name: str = Field(min_length=1)
     request: str | None = Field(default=None, min_length=1)
 
 
-class ContainerSpec(K8sModel):
+class ContainerSpec(_Deferred):
     """One container: its own requests and the claims whose devices it gets."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -750,6 +761,8 @@ class DRAPodTemplate(PodTemplate):
     """The compact pod template plus DRA's pod fields: ``resourceClaims`` (as PodSpec) and
     ``containers`` (default: one container, ``main``, holding every claim). The pod's requests are
     ``requests`` plus the sum of the containers' requests."""
+
+    model_config = ConfigDict(defer_build=True)
 
     resourceClaims: list[PodResourceClaim] = Field(
         default_factory=list, description="PodSpec.resourceClaims: [{name, resourceClaimTemplateName | "

@@ -65,7 +65,7 @@ class KubeModel(BaseModel):
     """Base of every Kubernetes-shaped model: camelCase aliases, unknown fields kept for warnings."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow",
-                              frozen=False)
+                              frozen=False, defer_build=True)
     #: ``file#index`` of the manifest document it came from (None: inline in the scenario)
     _source: str | None = PrivateAttr(default=None)
 

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.actions import Action
 from models.autoscaling import AutoscalerSpec, PoolAutoscaling
@@ -32,13 +32,19 @@ API_VERSION = "kubetwin.dev/v1alpha1"
 KIND = "Scenario"
 
 
-class Metadata(K8sModel):
+class _Deferred(K8sModel):
+    # K8sModel whose validator is built on first use (pydantic ``defer_build``), not at import: a scenario
+    # builds the models it reaches in one go when it is validated, and the rest are never built
+    model_config = ConfigDict(defer_build=True)
+
+
+class Metadata(_Deferred):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
-class PoolNode(K8sModel):
+class PoolNode(_Deferred):
     """One named node of a pool with its own lifetime (``kubetwin replay``: the nodes as they were)."""
 
     name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -52,7 +58,7 @@ class PoolNode(K8sModel):
         return self
 
 
-class NodePool(K8sModel):
+class NodePool(_Deferred):
     """A group of identical nodes (a GKE node pool, an EKS node group, a Karpenter NodePool)."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -92,7 +98,7 @@ class NodePool(K8sModel):
         return self
 
 
-class Cluster(K8sModel):
+class Cluster(_Deferred):
     nodePools: list[NodePool] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -105,12 +111,12 @@ class Cluster(K8sModel):
         return self
 
 
-class ResourceWeight(K8sModel):
+class ResourceWeight(_Deferred):
     name: str = Field(min_length=1)
     weight: int = Field(default=1, ge=1, le=100)
 
 
-class PluginRef(K8sModel):
+class PluginRef(_Deferred):
     """A plugin named in a profile (``KubeSchedulerConfiguration.profiles[].plugins``), with its Score
     weight."""
 
@@ -118,12 +124,12 @@ class PluginRef(K8sModel):
     weight: int | None = Field(default=None, ge=1, le=100)
 
 
-class PluginSet(K8sModel):
+class PluginSet(_Deferred):
     enabled: list[PluginRef] = Field(default_factory=list)
     disabled: list[PluginRef] = Field(default_factory=list)
 
 
-class ProfilePlugins(K8sModel):
+class ProfilePlugins(_Deferred):
     """Which plugins run, as a ``KubeSchedulerConfiguration`` profile writes it: ``multiPoint`` enables
     or disables a plugin at every extension point it implements (``name: "*"`` disables every default
     one); ``score`` sets Score weights."""
@@ -132,7 +138,7 @@ class ProfilePlugins(K8sModel):
     score: PluginSet = Field(default_factory=PluginSet)
 
 
-class SchedulerSpec(K8sModel):
+class SchedulerSpec(_Deferred):
     """A kube-scheduler profile: the plugins it runs and the ``NodeResourcesFit`` scoring strategy."""
 
     scoring: Literal["LeastAllocated", "MostAllocated", "Random", "DotProduct", "GpuClustering", "GpuPacking",
@@ -161,11 +167,11 @@ class SchedulerSpec(K8sModel):
         return self
 
 
-class Poisson(K8sModel):
+class Poisson(_Deferred):
     meanInterval: NonNegDuration
 
 
-class Arrival(K8sModel):
+class Arrival(_Deferred):
     """When instances of a workload arrive: exactly one of ``poisson``, ``every``, ``at``."""
 
     poisson: Poisson | None = None
@@ -182,7 +188,7 @@ class Arrival(K8sModel):
         return self
 
 
-class Gang(K8sModel):
+class Gang(_Deferred):
     """All-or-nothing scheduling for the pods of one workload instance."""
 
     policy: Literal["kueue", "coscheduling", "workload-api", "volcano"]
@@ -204,7 +210,7 @@ class Gang(K8sModel):
         return self
 
 
-class PodSet(K8sModel):
+class PodSet(_Deferred):
     """One homogeneous set of pods in a workload instance (e.g. 1 launcher + 16 workers)."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -220,7 +226,7 @@ class PodSet(K8sModel):
         return self
 
 
-class ReplayNames(K8sModel):
+class ReplayNames(_Deferred):
     """The recorded names of a replayed workload instance (``kubetwin replay``), so the replay's pods and
     gang carry the names they had: ``instance`` is the Workload/PodGroup (or owner) name, ``pods`` the
     pod names in pod-set order."""
@@ -229,7 +235,7 @@ class ReplayNames(K8sModel):
     pods: list[str] = Field(min_length=1)
 
 
-class WorkloadGen(K8sModel):
+class WorkloadGen(_Deferred):
     """A generator of workload instances: ``count`` arrive per ``arrival``, each with ``replicas`` pods."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -287,7 +293,7 @@ class WorkloadGen(K8sModel):
         return None  # poisson without count: until the run ends
 
 
-class Latencies(K8sModel):
+class Latencies(_Deferred):
     """Control-plane delays a real cluster adds and the twin otherwise skips (each optional; omitted: 0)."""
 
     schedulerQueue: Distribution | None = Field(
@@ -298,7 +304,7 @@ class Latencies(K8sModel):
         default=None, description="Kueue Admitted -> PodCreated (Job unsuspended, the Job controller creates pods)")
 
 
-class Spec(K8sModel):
+class Spec(_Deferred):
     seed: int = 0
     duration: Duration
     cluster: Cluster
@@ -333,7 +339,7 @@ class Spec(K8sModel):
         return self
 
 
-class Scenario(K8sModel):
+class Scenario(_Deferred):
     apiVersion: Literal["kubetwin.dev/v1alpha1"]
     kind: Literal["Scenario"]
     metadata: Metadata

@@ -29,7 +29,7 @@ READY_ANNOTATION = "kubetwin.dev/ready-after"
 
 
 class _Obj(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class ObjectMeta(_Obj):
@@ -245,12 +245,18 @@ class HTTPRoute(_Obj):
 # ------------------------------------------------------------------------------------------- load curves
 
 
-class StepPoint(K8sModel):
+class _Deferred(K8sModel):
+    # K8sModel whose validator is built on first use (pydantic ``defer_build``), not at import: a scenario
+    # builds the models it reaches in one go when it is validated, and the rest are never built
+    model_config = ConfigDict(defer_build=True)
+
+
+class StepPoint(_Deferred):
     at: NonNegDuration
     value: float = Field(ge=0)
 
 
-class Diurnal(K8sModel):
+class Diurnal(_Deferred):
     """A sine day: ``min`` at ``peakAt`` − period/2, ``max`` at ``peakAt``."""
 
     min: float = Field(ge=0)
@@ -259,14 +265,14 @@ class Diurnal(K8sModel):
     period: Duration = "24h"
 
 
-class PoissonLoad(K8sModel):
+class PoissonLoad(_Deferred):
     """Requests arrive as a Poisson process of this mean rate: each ``interval`` sees a Poisson count."""
 
     mean: float = Field(ge=0)
     interval: Duration = "15s"
 
 
-class TraceLoad(K8sModel):
+class TraceLoad(_Deferred):
     """A recorded requests-per-second trace (e.g. ``../shared/data/alibaba-genai-qps/qps.csv``): the
     samples of ``valueColumn`` summed per ``timeColumn`` instant, times shifted to start at 0, held until
     the next sample; ``where`` keeps rows whose columns equal these values; ``scale`` multiplies."""
@@ -278,7 +284,7 @@ class TraceLoad(K8sModel):
     scale: float = Field(default=1.0, gt=0)
 
 
-class LoadCurve(K8sModel):
+class LoadCurve(_Deferred):
     """Requests per second over time: exactly one of the kinds."""
 
     constant: float | None = Field(default=None, ge=0)
@@ -296,7 +302,7 @@ class LoadCurve(K8sModel):
         return self
 
 
-class Load(K8sModel):
+class Load(_Deferred):
     """Traffic sent to an HTTPRoute (with these request headers) or straight to a Deployment's Service."""
 
     route: str | None = None
@@ -313,7 +319,7 @@ class Load(K8sModel):
         return self
 
 
-class ServingSpec(K8sModel):
+class ServingSpec(_Deferred):
     """``spec.serving``: Deployments, HPAs and HTTPRoutes (inline or file paths) and the load."""
 
     objects: list[dict[str, Any] | str] = Field(default_factory=list)

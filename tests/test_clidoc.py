@@ -64,3 +64,17 @@ def test_docs_invariants_md_lists_every_registered_invariant() -> None:
     for inv in INVARIANTS:
         assert f"| `{inv.id}` |" in text
     assert {"capacity", "G1", "G6", "D1", "CA1", "H1"} <= {inv.id for inv in INVARIANTS}
+
+
+def test_every_verb_has_its_own_small_app() -> None:
+    """``kubetwin VERB`` builds an app with that verb alone (kubetwin.cli.VERBS): the table must name
+    every verb of the whole app, and each verb's small app must hold exactly it."""
+    import typer.main
+
+    from kubetwin import cli
+
+    whole = typer.main.get_command(cli.app)
+    assert set(cli.VERBS) == set(whole.commands)  # type: ignore[attr-defined]
+    for verb, module in cli.VERBS.items():
+        small = typer.main.get_command(cli._build(tuple(m for m in cli.MODULES if m in (module, "cmd_version"))))
+        assert verb in small.commands  # type: ignore[attr-defined]

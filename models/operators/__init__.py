@@ -17,18 +17,14 @@ key, quorum and pod sets, or nothing when the object cannot be read.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from models.errors import InputError
 from models.events import workload_created_data as created_data
-from models.operators._common import Gang, GangPolicy, OperatorPod, OperatorWorkload
-from models.operators.jobset import expand_jobset
-from models.operators.kubeflow import RUNTIME_KINDS, TRAINER_GROUP, expand_pytorchjob, expand_trainjob, runtime_key
-from models.operators.leaderworkerset import expand_leaderworkerset
-from models.operators.ray import expand_raycluster, expand_rayjob
-from models.operators.volcano_job import expand_volcano_job
+from models.operators._common import TRAINER_GROUP, Gang, GangPolicy, OperatorPod, OperatorWorkload
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +63,25 @@ OPERATOR_CRDS: tuple[OperatorCRD, ...] = (
 
 Expander = Callable[[dict[str, Any], str, int, "list[str] | None"], OperatorWorkload]
 
-_EXPANDERS: dict[tuple[str, str], Expander] = {
-    ("jobset.x-k8s.io/v1alpha2", "JobSet"): expand_jobset,
-    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): expand_leaderworkerset,
-    ("ray.io/v1", "RayCluster"): expand_raycluster,
-    ("ray.io/v1", "RayJob"): expand_rayjob,
-    ("kubeflow.org/v1", "PyTorchJob"): expand_pytorchjob,
-    ("batch.volcano.sh/v1alpha1", "Job"): expand_volcano_job,
+#: (apiVersion, kind) -> (module, expander); a module is imported when an object of its kind is first read
+#: (a scenario without operator objects does not pay for importing them)
+_EXPANDERS: dict[tuple[str, str], tuple[str, str]] = {
+    ("jobset.x-k8s.io/v1alpha2", "JobSet"): ("jobset", "expand_jobset"),
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): ("leaderworkerset", "expand_leaderworkerset"),
+    ("ray.io/v1", "RayCluster"): ("ray", "expand_raycluster"),
+    ("ray.io/v1", "RayJob"): ("ray", "expand_rayjob"),
+    ("kubeflow.org/v1", "PyTorchJob"): ("kubeflow", "expand_pytorchjob"),
+    ("batch.volcano.sh/v1alpha1", "Job"): ("volcano_job", "expand_volcano_job"),
 }
 _TRAINJOB = (f"{TRAINER_GROUP}/v1alpha1", "TrainJob")
+
+
+def _expander(key: tuple[str, str]) -> Expander | None:
+    where = _EXPANDERS.get(key)
+    if where is None:
+        return None
+    fn: Expander = getattr(importlib.import_module(f"{__name__}.{where[0]}"), where[1])
+    return fn
 
 
 def is_operator_object(api_version: str, kind: str) -> bool:
@@ -85,11 +91,15 @@ def is_operator_object(api_version: str, kind: str) -> bool:
 
 def is_training_runtime(api_version: str, kind: str) -> bool:
     """True for a ``ClusterTrainingRuntime`` / ``TrainingRuntime`` (read by TrainJobs, not workloads)."""
+    from models.operators.kubeflow import RUNTIME_KINDS
+
     return api_version == f"{TRAINER_GROUP}/v1alpha1" and kind in RUNTIME_KINDS
 
 
 def training_runtime_entry(doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """``(lookup key, object)`` of a runtime, for the ``runtimes`` mapping :func:`expand` takes."""
+    from models.operators.kubeflow import runtime_key
+
     meta = doc.get("metadata") or {}
     return runtime_key(str(doc.get("kind")), meta.get("namespace"), str(meta.get("name", ""))), doc
 
@@ -103,8 +113,10 @@ def expand(doc: dict[str, Any], file: str = "<manifest>", index: int = 0, warn: 
     """
     api_version, kind = str(doc.get("apiVersion", "")), str(doc.get("kind", ""))
     if (api_version, kind) == _TRAINJOB:
+        from models.operators.kubeflow import expand_trainjob
+
         return expand_trainjob(doc, file, index, warn, runtimes)
-    expander = _EXPANDERS.get((api_version, kind))
+    expander = _expander((api_version, kind))
     if expander is None:
         supported = ", ".join(sorted({f"{a} {k}" for a, k in [*_EXPANDERS, _TRAINJOB]}))
         raise InputError(f"{api_version} {kind} is not an operator kind kubetwin reads", file=f"{file}#{index}",

@@ -41,6 +41,8 @@ GangSource = Literal["kueue-workload", "podgroup", "volcano-podgroup", "object"]
 
 #: Volcano's pod annotation naming the PodGroup (``scheduling.k8s.io/group-name``)
 VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
+#: Kubeflow Trainer's API group (TrainJob, ClusterTrainingRuntime, TrainingRuntime)
+TRAINER_GROUP = "trainer.kubeflow.org"
 
 _METADATA = {"name", "namespace", "labels", "annotations", "uid", "resourceVersion", "generation",
              "creationTimestamp", "managedFields", "finalizers", "selfLink", "ownerReferences", "generateName",

@@ -32,6 +32,7 @@ from typing import Any
 
 from models.manifests import PodSetManifest
 from models.operators._common import (
+    TRAINER_GROUP,
     Gang,
     GangSource,
     OperatorPod,
@@ -44,7 +45,6 @@ from models.operators._common import (
 from models.operators.jobset import jobset_parts
 
 PYTORCH_GROUP = "kubeflow.org"
-TRAINER_GROUP = "trainer.kubeflow.org"
 LABEL_PREFIX = "training.kubeflow.org/"
 JOB_NAME_LABEL = LABEL_PREFIX + "job-name"
 OPERATOR_NAME_LABEL = LABEL_PREFIX + "operator-name"

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 
 class Bucket:
@@ -169,7 +168,7 @@ class BucketIndex:
         if len(p.order) > 2 * p.nlive + 64:
             p.purge()
 
-    def best(self, pools: Sequence[PoolIndex], req: Sequence[tuple[int, int]], reqvec: Sequence[int],
+    def best(self, pools: Sequence[PoolIndex], req: Sequence[tuple[int, int]], reqvec: tuple[int, ...],
              most_allocated: bool, limit: int) -> int | None:
         """The best node for a pod over ``pools``, or -1 if none fits; ``None`` if more than ``limit``
         buckets would have to be looked at (the caller then scans nodes instead)."""
@@ -182,10 +181,9 @@ class BucketIndex:
             a = p.alloc
             scored = p.scored
             wsum = p.wsum
-            qkey = tuple(reqvec)
-            qpart = p.qpart.get(qkey, -1.0)
+            qpart = p.qpart.get(reqvec, -1.0)
             if qpart < 0:
-                qpart = p.qpart[qkey] = sum(w * reqvec[r] * 100 / a[r] for r, w in scored)
+                qpart = p.qpart[reqvec] = sum(w * reqvec[r] * 100 / a[r] for r, w in scored)
             # a bucket that fits the pod has at least its requests free, so its potential is at least
             # ``qpart`` (the same sum over the requests; float products, quotients and sums are monotone):
             # the buckets below that are skipped without a look
@@ -193,7 +191,7 @@ class BucketIndex:
             if most_allocated:
                 # the fullest buckets first; bound = Σ w·(alloc − free + q)·100/alloc / wsum
                 w100 = p.w100
-                it: Iterator[tuple[float, tuple[int, ...]]] = itertools.islice(order, start, None)
+                it: Iterable[tuple[float, tuple[int, ...]]] = order[start:] if start else order
             else:
                 w100 = 0
                 it = reversed(order[start:]) if start else reversed(order)

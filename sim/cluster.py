@@ -405,15 +405,6 @@ class PriorityLedger:
         self._apply()
         return self._level(prio)
 
-    def views_below(self, prio: int) -> list[memoryview]:
-        """Item views (``view[resource, node]``) of the levels under ``prio``: cheap single reads."""
-        self._apply()
-        views = []
-        for p in self.below(prio):
-            self._level(p)
-            views.append(self._views[p])
-        return views
-
     def _level(self, prio: int) -> npt.NDArray[np.int64]:
         arr = self._levels.get(prio)
         cap = self.cluster.free.shape

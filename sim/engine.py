@@ -329,22 +329,19 @@ class Simulation:
         if self._on_binding:
             for fn in self._on_binding:
                 fn(pod, node)
-        writer = self.writer
         text = f"Successfully assigned {pod.namespace}/{pod.name} to {n.name}"
-        writer.emit_node_reason(now, "Scheduled", pod.ref, n.json,
-                                f'"{text}"' if pod.ref[2] and n.plain else quote(text))
         startup = 0.0 if self.pod_startup_delay is None else self.pod_startup_delay(self.latency_rng)
-        if startup <= 0:
-            writer.emit_node(now, "PodRunning", pod.ref, n.json)
+        self.writer.emit_bound(now, pod.ref, n.json, f'"{text}"' if pod.ref[2] and n.plain else quote(text),
+                               startup <= 0)
         pod.phase = "Running"
-        self.running[pod.seq] = pod
-        self._cluster.bind(pod, node, preemptible(pod))
+        seq = pod.seq
+        self.running[seq] = pod
+        self._cluster.bind(pod, node, pod.gang is None and not pod.instance.kueue)  # preemptible(pod)
         pod.bound_at = now
-        pod.generation += 1
+        pod.generation = generation = pod.generation + 1
         self.unbound -= 1
-        del self.pending[pod.seq]
+        del self.pending[seq]
         self.metrics.bind(now - pod.created)
-        generation = pod.generation
         if startup > 0:  # the kubelet starts it later (sandbox, image pull); it holds its node meanwhile
             self.env.timeout(startup).callbacks.append(lambda _: self._started(pod, generation))
         self.env.timeout(startup + pod.runtime).callbacks.append(lambda _: self._complete(pod, generation))
@@ -667,12 +664,16 @@ class Simulation:
         now = self.env.now
         node = pod.node
         inst: Instance = pod.instance
-        self.writer.emit_node(now, "PodSucceeded", pod.ref, self._cluster.nodes[node].json)
+        cluster = self._cluster
+        self.writer.emit_node(now, "PodSucceeded", pod.ref, cluster.nodes[node].json)
         pod.phase = "Succeeded"
-        self._unbound(pod, node)
-        self._cluster.release(node, pod.shape.req)
-        self.metrics.unbind(pod.shape.req, pod.bound_at, now)
-        self.metrics.succeeded += 1
+        del self.running[pod.seq]                                           # _unbound, inlined
+        cluster.unbind(pod, node, pod.gang is None and not inst.kueue)
+        req = pod.shape.req
+        cluster.release(node, req)
+        metrics = self.metrics
+        metrics.unbind(req, pod.bound_at, now)
+        metrics.succeeded += 1
         inst.done += 1
         for fn in self._on_finished:
             fn(pod, "Succeeded")

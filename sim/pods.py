@@ -58,7 +58,8 @@ class PodShape:
         vec = [0] * nres
         for r, q in req:
             vec[r] = q
-        self.reqvec = vec
+        #: requests per resource index (a tuple: it keys per-request caches as it is)
+        self.reqvec = tuple(vec)
         #: requests as a column over every resource (for one 2-D fit test) and over the scored ones
         self.reqcol: npt.NDArray[np.int64] = np.array(vec, dtype=np.int64)[:, None]
         self.scorecol: npt.NDArray[np.int64] = np.array(vec[:nscore], dtype=np.int64)[:, None]

@@ -167,16 +167,18 @@ class Preemption:
         shape = pod.shape
         mask = shape.mask  # current: the node set has not changed since ``mark``
         pyfree = cluster.pyfree
-        below = self.ledger.views_below(pod.priority)
+        pods_on = cluster.pods_on
+        prio = pod.priority
         for node in grown:
             if not mask[node]:
                 continue
             row = pyfree[node]
             for r, q in shape.req:
                 room = row[r]
-                if room < q:
-                    for view in below:
-                        room += view[r, node]
+                if room < q:  # what the ledger's lower levels hold on this node, from its pods
+                    for p in pods_on[node].values():
+                        if p.priority < prio and preemptible(p):
+                            room += p.shape.reqvec[r]
                     if room < q:
                         break
             else:

@@ -106,7 +106,15 @@ class Scheduler:
         self.fused = not (profile.pre_filter or profile.reserve or profile.permit or profile.pre_bind)
         self.active: list[tuple[int, float, int, SimPod]] = []
         self.backoff: list[tuple[float, int, SimPod]] = []
+        #: shapes with parked pods, in the order they started waiting (a shape leaves once its heap is
+        #: empty at the start of a :meth:`capacity_changed`)
         self.shapes_waiting: dict[object, PodShape] = {}
+        #: bumped whenever a shape starts or stops waiting; with the node set it keys ``_by_pool``
+        self._waiting_changed = 0
+        self._by_pool: dict[str, list[PodShape]] = {}
+        self._by_pool_at: tuple[int, int] = (-1, -1)
+        #: shapes whose heap emptied during the last :meth:`capacity_changed`
+        self._emptied: list[object] = []
 
     # ------------------------------------------------------------------ queue
 
@@ -279,7 +287,9 @@ class Scheduler:
         if not pod.parked:  # once in its shape's heap is enough: its place there never changes
             pod.parked = True
             heapq.heappush(shape.waiting, (-pod.priority, pod.sort_time, pod.seq, pod))
-        self.shapes_waiting[shape.key] = shape
+        if shape.key not in self.shapes_waiting:
+            self.shapes_waiting[shape.key] = shape
+            self._waiting_changed += 1
 
     # ------------------------------------------------------------------ wake-ups
 
@@ -290,18 +300,30 @@ class Scheduler:
         queue order PrioritySort would pop them in); the rest stay parked, which is what trying them
         and failing again would amount to.
         """
-        if not self.shapes_waiting:
+        waiting_shapes = self.shapes_waiting
+        if not waiting_shapes:
             return
         cluster = self.cluster
+        if self._emptied:  # shapes whose last parked pod left in an earlier call, still with none
+            for key in self._emptied:
+                if not waiting_shapes[key].waiting:
+                    del waiting_shapes[key]
+                    self._waiting_changed += 1
+            self._emptied = []
+            if not waiting_shapes:
+                return
+        version = cluster.version
+        if self._by_pool_at != (version, self._waiting_changed):
+            self._index_waiting()
+        shapes = self._by_pool.get(cluster.nodes[node].pool.name)
+        if not shapes:
+            return
         now = self.host.now
         row = cluster.pyfree[node]
-        version = cluster.version
         moved = False
-        empty: list[object] = []
-        for key, shape in self.shapes_waiting.items():
+        for shape in shapes:
             waiting = shape.waiting
             if not waiting:
-                empty.append(key)
                 continue
             mask = shape.mask if shape.mask_version == version else shape.node_mask(cluster)
             if node >= mask.shape[0] or not mask[node]:
@@ -327,11 +349,24 @@ class Scheduler:
                     for sib in pod.gang.members:
                         if sib is not pod and sib.phase == "Pending" and sib.node < 0:
                             self._requeue(sib, now)
+            if not waiting:
+                self._emptied.append(shape.key)
             moved = True
-        for key in empty:
-            del self.shapes_waiting[key]
         if moved:
             self.host.kick()
+
+    def _index_waiting(self) -> None:
+        """Per node pool, the shapes with parked pods that may use its nodes, in the order they started
+        waiting (the order :meth:`capacity_changed` visits them in: a gang's pods of several shapes are
+        requeued by the first shape visited)."""
+        cluster = self.cluster
+        by_pool: dict[str, list[PodShape]] = {name: [] for name in cluster.pools}
+        for shape in self.shapes_waiting.values():
+            shape.node_mask(cluster)
+            for name in (cluster.pools if shape.per_node else shape.pools):
+                by_pool[name].append(shape)
+        self._by_pool = by_pool
+        self._by_pool_at = (cluster.version, self._waiting_changed)
 
     def _requeue(self, pod: SimPod, now: float) -> None:
         if pod.queued:

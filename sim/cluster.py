@@ -429,6 +429,21 @@ class PriorityLedger:
         queued = self._queued
         if not queued:
             return
+        if len(queued) > 32:  # many: one scatter-add per level
+            cells: dict[int, tuple[list[int], list[int], list[int]]] = {}
+            for prio, node, req, sign in queued:
+                at = cells.get(prio)
+                if at is None:
+                    at = cells[prio] = ([], [], [])
+                rows, cols, vals = at
+                for r, q in req:
+                    rows.append(r)
+                    cols.append(node)
+                    vals.append(sign * q)
+            for prio, (rows, cols, vals) in cells.items():
+                np.add.at(self._level(prio), (rows, cols), vals)
+            queued.clear()
+            return
         cap = self.cluster.free.shape
         views = self._views
         for prio, node, req, sign in queued:

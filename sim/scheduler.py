@@ -236,7 +236,7 @@ class Scheduler:
 
     def _no_node(self, pod: SimPod, state: CycleState, dynamic: list[Any]) -> None:
         """No node passed Filter: PostFilter (DefaultPreemption), else the pod is unschedulable."""
-        state["stateful"] = any(not p.depends <= FAST for p in dynamic)
+        state["stateful"] = bool(dynamic) and any(not p.depends <= FAST for p in dynamic)
         for p in self.profile.post_filter:
             if p.post_filter(pod, state):
                 return  # it made room and placed the pod

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sim.cluster import ClusterState, Pool
@@ -198,3 +198,34 @@ def test_closing_forks_out_of_order_is_refused() -> None:
         with pytest.raises(RuntimeError, match="inner forks first"):
             outer.commit()
         c.log.revert()
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@example(binds=[(i % 7, (10, 50, 100)[i % 3], 1 + i % 3, i % 4 == 3) for i in range(100)], reads={40})
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from([10, 50, 100]), st.integers(1, 3),
+                          st.booleans()), min_size=1, max_size=120),
+       st.sets(st.integers(0, 119), max_size=3))
+def test_priority_ledger_levels_are_the_sums_of_the_bound_pods(binds: list[tuple[int, int, int, bool]],
+                                                                 reads: set[int]) -> None:
+    """The ledger queues binds and unbinds and applies them when read, one by one or (past 32 queued) as
+    one scatter-add per level; whenever it is read, each level is exactly the requests of the
+    preemptible pods bound at that priority, per node."""
+    c = cluster()
+    bound: list[tuple[FakePod, int]] = []
+    for i, (node, prio, cpu, unbind) in enumerate(binds):
+        if unbind and bound:
+            pod, n = bound.pop(0)
+            c.unbind(pod, n, preemptible=True)
+        else:
+            pod = FakePod(i, prio, FakeShape(((0, cpu * 100), (3, 1000))))
+            c.bind(pod, node, preemptible=True)
+            bound.append((pod, node))
+        if i in reads or i == len(binds) - 1:
+            want: dict[int, list[list[int]]] = {}
+            for p, n in bound:
+                level = want.setdefault(p.priority, [[0] * c.n for _ in RES])
+                for r, q in p.shape.req:
+                    level[r][n] += q
+            got = {p: c.ledger.level(p)[:, :c.n].tolist() for p in sorted(c.ledger.counts)
+                   if c.ledger.level(p)[:, :c.n].any()}
+            assert got == dict(sorted(want.items()))

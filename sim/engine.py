@@ -398,29 +398,36 @@ class Simulation:
     # ------------------------------------------------------------------ processes
 
     def _scheduler_proc(self) -> PyGenerator[simpy.Event, Any, None]:
+        """The scheduler's first cycle runs when this process starts; each later cycle is a callback on
+        the event it waits for (:meth:`_cycle`), as a looping process would resume on it."""
+        self._cycle(None)
+        return
+        yield
+
+    def _cycle(self, _: object) -> None:
+        """One round of the scheduler: backoffs that ended go back to the active queue, every active pod
+        gets a cycle, then wait for a kick (:meth:`kick`) or the end of the first backoff."""
         sched = self.scheduler
         env = self.env
-        while True:
-            sched.flush_backoff(env.now)
-            sched.run_cycle()
-            self._check_idle()
-            self._wake = wake = env.event()
-            nb = sched.next_backoff()
-            if nb is None:
-                yield wake
-            else:
-                # wake up on a kick or when the first backoff ends, whichever comes first: what
-                # ``wake | timeout`` does (the first of them triggers a second event the process waits
-                # on, in the same instant), without building a Condition every cycle
-                either = env.event()
+        sched.flush_backoff(env.now)
+        sched.run_cycle()
+        self._check_idle()
+        self._wake = wake = env.event()
+        nb = sched.next_backoff()
+        if nb is None:
+            wake.callbacks.append(self._cycle)
+            return
+        # whichever comes first triggers a second event the next round waits on, in the same instant:
+        # what ``wake | timeout`` does, without building a Condition every round
+        either = env.event()
+        either.callbacks.append(self._cycle)
 
-                def first(_: object, either: simpy.Event = either) -> None:
-                    if not either.triggered:
-                        either.succeed()
+        def first(_: object) -> None:
+            if not either.triggered:
+                either.succeed()
 
-                wake.callbacks.append(first)
-                env.timeout(max(0.0, nb - env.now)).callbacks.append(first)
-                yield either
+        wake.callbacks.append(first)
+        env.timeout(max(0.0, nb - env.now)).callbacks.append(first)
 
     def _arrivals_done(self) -> None:
         self.arrivals_alive -= 1

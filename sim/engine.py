@@ -25,6 +25,7 @@ from math import isfinite
 from typing import TYPE_CHECKING, Any
 
 import simpy
+from simpy.core import StopSimulation
 
 from models.duration import parse_duration
 from models.quantity import parse_quantity
@@ -791,26 +792,33 @@ class Simulation:
         return summary
 
     def _loop(self, progress: Callable[[float, int], None] | None) -> str:
-        """simpy's ``run(until=finish)``, one step at a time so an interrupt can end it between steps.
+        """simpy's ``run(until=finish)``, in rounds of 16,384 steps so an interrupt can end it between them.
 
-        The run's end and an interrupt both land in ``self._ends`` (the finish event's callback; a signal
-        handler through :meth:`interrupt`), so each step costs one truth test."""
+        The finish event's callback records why the run ends and stops the stepping at once (simpy's
+        ``StopSimulation``, as ``run`` does); an interrupt (a signal handler through :meth:`interrupt`) is
+        seen at the end of a round, and the current instant is finished first."""
         env = self.env
         step = env.step
         ends = self._ends
-        self.finish.callbacks.append(lambda ev: ends.append(str(ev.value)))
-        while not ends:
-            for _ in range(16384):
-                if ends:
-                    break
-                step()
-            if ends and ends[0] == "interrupted" and not self.finish.triggered:
-                now = env.now
-                while env.peek() == now:  # finish the current instant
+
+        def stop(ev: simpy.Event) -> None:
+            ends.append(str(ev.value))
+            raise StopSimulation
+
+        self.finish.callbacks.append(stop)
+        try:
+            while True:
+                for _ in range(16384):
                     step()
-                return "interrupted"
-            if progress is not None and not ends:
-                progress(float(env.now), self.writer.seq)
+                if ends:  # interrupted
+                    now = env.now
+                    while env.peek() == now:  # finish the current instant
+                        step()
+                    return "interrupted"
+                if progress is not None:
+                    progress(float(env.now), self.writer.seq)
+        except StopSimulation:
+            pass
         return ends[0]
 
     def _running_pods(self) -> list[SimPod]:

@@ -41,6 +41,7 @@ class PodShape:
         "pool_index_version",
         "pool_reason",
         "pools",
+        "reason_rows",
         "req",
         "reqcol",
         "reqvec",
@@ -63,6 +64,9 @@ class PodShape:
         #: requests as a column over every resource (for one 2-D fit test) and over the scored ones
         self.reqcol: npt.NDArray[np.int64] = np.array(vec, dtype=np.int64)[:, None]
         self.scorecol: npt.NDArray[np.int64] = np.array(vec[:nscore], dtype=np.int64)[:, None]
+        #: the requested resources' rows and amounts (a column): a vector fit test over many nodes at once
+        self.reason_rows: tuple[list[int], npt.NDArray[np.int64]] = (
+            [r for r, _ in req], np.array([q for _, q in req], dtype=np.int64)[:, None])
         self.segs: list[tuple[int, int]] = []
         #: kube-scheduler's nextStartNodeIndex, per shape
         self.next_start = 0

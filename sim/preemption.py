@@ -120,8 +120,6 @@ class Preemption:
         #: (shape key, priority) -> ClusterState.mark() when not even removing every lower-priority pod made
         #: room on any node: that stays so until a node the shape may use gains free capacity
         self._no_room: dict[tuple[object, int], tuple[int, int, int]] = {}
-        #: requests -> their resource rows and amounts as a column
-        self._columns: dict[object, tuple[list[int], npt.NDArray[np.int64]]] = {}
         #: requests -> the index (in them) of the resource that last ruled out every node
         self._scarce: dict[object, int] = {}
         #: (top level, requests) -> the dry runs remembered for it, per node
@@ -215,10 +213,7 @@ class Preemption:
         if eligible.size == 0:
             return NO_ROOM
         req = shape.req
-        cols = self._columns.get(req)
-        if cols is None:
-            cols = self._columns[req] = ([r for r, _ in req], np.array([q for _, q in req], dtype=np.int64)[:, None])
-        rows, need = cols
+        rows, need = shape.reason_rows
         ledger = self.ledger
         cap = cluster.free.shape
         levels = []

@@ -221,28 +221,32 @@ class NodeResourcesFit:
         return self._zero
 
     def reason_counts(self, shape: PodShape, counts: dict[str, int]) -> None:
-        """Add this plugin's FitError reasons over the nodes that passed the pool/node filters."""
+        """Add this plugin's FitError reasons over the nodes that passed the pool/node filters: per
+        requested resource, how many of them have less of it free than the pod asks."""
         cluster = self.cluster
-        n = cluster.n
+        if not shape.req:
+            return
         names = [self.reason(r) for r, _ in shape.req]
-        buckets = cluster.buckets
-        if buckets is not None and not shape.per_node and \
-                sum(buckets.pools[p].nlive for p in shape.pools) <= 4 * BUCKET_SCAN_LIMIT:
-            # reasons per bucket of identical nodes
-            for pname in shape.pools:
-                for b in buckets.pools[pname].buckets.values():
-                    if b.live:
-                        key = b.key
-                        for (r, q), name in zip(shape.req, names, strict=True):
-                            if key[r] < q:
-                                counts[name] = counts.get(name, 0) + b.live
-        else:
-            mask = shape.node_mask(cluster)
-            free = cluster.free
-            for (r, q), name in zip(shape.req, names, strict=True):
-                cnt = int((mask & (free[r, :n] < q)).sum())
+        segs = shape.segs if shape.mask_version == cluster.version else shape.segments(cluster)
+        free = cluster.free
+        if len(segs) <= 8:  # the shape's nodes as a few contiguous runs (node pools): one vector test per run
+            rows, need = shape.reason_rows
+            short: npt.NDArray[np.int64] | None = None
+            for lo, hi in segs:
+                c = (free[rows, lo:hi] < need).sum(axis=1)
+                short = c if short is None else short + c
+            if short is None:
+                return
+            for name, cnt in zip(names, short.tolist(), strict=True):
                 if cnt:
                     counts[name] = counts.get(name, 0) + cnt
+            return
+        mask = shape.node_mask(cluster)
+        n = cluster.n
+        for (r, q), name in zip(shape.req, names, strict=True):
+            cnt = int((mask & (free[r, :n] < q)).sum())
+            if cnt:
+                counts[name] = counts.get(name, 0) + cnt
 
 
 register("NodeResourcesFit")(NodeResourcesFit)

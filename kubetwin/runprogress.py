@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:  # rich.progress is imported when a bar is first shown (a quiet run never pays for it)
+    from rich.progress import Progress
 
 #: a run must take at least this long (wall seconds) before the bar appears
 SHOW_AFTER = 1.0
@@ -75,6 +77,8 @@ class RunProgress:
         if self.progress is None:
             if wall < SHOW_AFTER:
                 return
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
             self.progress = Progress(TextColumn("simulating"), BarColumn(),
                                      TextColumn("{task.fields[sim]} of {task.fields[horizon]}"),
                                      TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(),

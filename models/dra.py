@@ -651,13 +651,7 @@ def parse_dra_documents(docs: list[Any], *, file: str | None = None,
 # scenario fields (referenced from models.scenario)
 
 
-class _Deferred(K8sModel):
-    # K8sModel whose validator is built on first use (pydantic ``defer_build``), not at import: a scenario
-    # builds the models it reaches in one go when it is validated, and the rest are never built
-    model_config = ConfigDict(defer_build=True)
-
-
-class DeviceShorthand(_Deferred):
+class DeviceShorthand(K8sModel):
     """A node pool's compact device list: ``count`` devices of one driver named ``<namePrefix>-<i>``,
     each with the same attributes and capacity plus the int attribute ``index: i``."""
 
@@ -698,7 +692,7 @@ class DeviceShorthand(_Deferred):
         return out
 
 
-class DRASpec(_Deferred):
+class DRASpec(K8sModel):
     """``spec.dra``: the cluster's DRA objects (they may also come from files under ``spec.manifests``)."""
 
     deviceClasses: list[DeviceClass] = Field(default_factory=list)
@@ -727,7 +721,7 @@ class DRASpec(_Deferred):
         return out
 
 
-class PodResourceClaim(_Deferred):
+class PodResourceClaim(K8sModel):
     """``PodSpec.resourceClaims[]``: a pod-local name for a claim, made from a template or existing."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -742,14 +736,14 @@ class PodResourceClaim(_Deferred):
         return self
 
 
-class ContainerClaim(_Deferred):
+class ContainerClaim(K8sModel):
     """``containers[].resources.claims[]``: a pod claim name, optionally one request of it."""
 
     name: str = Field(min_length=1)
     request: str | None = Field(default=None, min_length=1)
 
 
-class ContainerSpec(_Deferred):
+class ContainerSpec(K8sModel):
     """One container: its own requests and the claims whose devices it gets."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -761,8 +755,6 @@ class DRAPodTemplate(PodTemplate):
     """The compact pod template plus DRA's pod fields: ``resourceClaims`` (as PodSpec) and
     ``containers`` (default: one container, ``main``, holding every claim). The pod's requests are
     ``requests`` plus the sum of the containers' requests."""
-
-    model_config = ConfigDict(defer_build=True)
 
     resourceClaims: list[PodResourceClaim] = Field(
         default_factory=list, description="PodSpec.resourceClaims: [{name, resourceClaimTemplateName | "

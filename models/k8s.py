@@ -15,7 +15,9 @@ from models.quantity import parse_quantity
 
 
 class K8sModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # the validator is built on first use (pydantic ``defer_build``), not at import: a scenario builds the
+    # models it reaches in one go when it is validated, and the rest are never built
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def _check_quantity(v: str | int | float) -> str | int | float:

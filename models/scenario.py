@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from models.actions import Action
 from models.autoscaling import AutoscalerSpec, PoolAutoscaling
@@ -32,19 +32,13 @@ API_VERSION = "kubetwin.dev/v1alpha1"
 KIND = "Scenario"
 
 
-class _Deferred(K8sModel):
-    # K8sModel whose validator is built on first use (pydantic ``defer_build``), not at import: a scenario
-    # builds the models it reaches in one go when it is validated, and the rest are never built
-    model_config = ConfigDict(defer_build=True)
-
-
-class Metadata(_Deferred):
+class Metadata(K8sModel):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
-class PoolNode(_Deferred):
+class PoolNode(K8sModel):
     """One named node of a pool with its own lifetime (``kubetwin replay``: the nodes as they were)."""
 
     name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -58,7 +52,7 @@ class PoolNode(_Deferred):
         return self
 
 
-class NodePool(_Deferred):
+class NodePool(K8sModel):
     """A group of identical nodes (a GKE node pool, an EKS node group, a Karpenter NodePool)."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -98,7 +92,7 @@ class NodePool(_Deferred):
         return self
 
 
-class Cluster(_Deferred):
+class Cluster(K8sModel):
     nodePools: list[NodePool] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -111,12 +105,12 @@ class Cluster(_Deferred):
         return self
 
 
-class ResourceWeight(_Deferred):
+class ResourceWeight(K8sModel):
     name: str = Field(min_length=1)
     weight: int = Field(default=1, ge=1, le=100)
 
 
-class PluginRef(_Deferred):
+class PluginRef(K8sModel):
     """A plugin named in a profile (``KubeSchedulerConfiguration.profiles[].plugins``), with its Score
     weight."""
 
@@ -124,12 +118,12 @@ class PluginRef(_Deferred):
     weight: int | None = Field(default=None, ge=1, le=100)
 
 
-class PluginSet(_Deferred):
+class PluginSet(K8sModel):
     enabled: list[PluginRef] = Field(default_factory=list)
     disabled: list[PluginRef] = Field(default_factory=list)
 
 
-class ProfilePlugins(_Deferred):
+class ProfilePlugins(K8sModel):
     """Which plugins run, as a ``KubeSchedulerConfiguration`` profile writes it: ``multiPoint`` enables
     or disables a plugin at every extension point it implements (``name: "*"`` disables every default
     one); ``score`` sets Score weights."""
@@ -138,7 +132,7 @@ class ProfilePlugins(_Deferred):
     score: PluginSet = Field(default_factory=PluginSet)
 
 
-class SchedulerSpec(_Deferred):
+class SchedulerSpec(K8sModel):
     """A kube-scheduler profile: the plugins it runs and the ``NodeResourcesFit`` scoring strategy."""
 
     scoring: Literal["LeastAllocated", "MostAllocated", "Random", "DotProduct", "GpuClustering", "GpuPacking",
@@ -167,11 +161,11 @@ class SchedulerSpec(_Deferred):
         return self
 
 
-class Poisson(_Deferred):
+class Poisson(K8sModel):
     meanInterval: NonNegDuration
 
 
-class Arrival(_Deferred):
+class Arrival(K8sModel):
     """When instances of a workload arrive: exactly one of ``poisson``, ``every``, ``at``."""
 
     poisson: Poisson | None = None
@@ -188,7 +182,7 @@ class Arrival(_Deferred):
         return self
 
 
-class Gang(_Deferred):
+class Gang(K8sModel):
     """All-or-nothing scheduling for the pods of one workload instance."""
 
     policy: Literal["kueue", "coscheduling", "workload-api", "volcano"]
@@ -210,7 +204,7 @@ class Gang(_Deferred):
         return self
 
 
-class PodSet(_Deferred):
+class PodSet(K8sModel):
     """One homogeneous set of pods in a workload instance (e.g. 1 launcher + 16 workers)."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -226,7 +220,7 @@ class PodSet(_Deferred):
         return self
 
 
-class ReplayNames(_Deferred):
+class ReplayNames(K8sModel):
     """The recorded names of a replayed workload instance (``kubetwin replay``), so the replay's pods and
     gang carry the names they had: ``instance`` is the Workload/PodGroup (or owner) name, ``pods`` the
     pod names in pod-set order."""
@@ -235,7 +229,7 @@ class ReplayNames(_Deferred):
     pods: list[str] = Field(min_length=1)
 
 
-class WorkloadGen(_Deferred):
+class WorkloadGen(K8sModel):
     """A generator of workload instances: ``count`` arrive per ``arrival``, each with ``replicas`` pods."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -293,7 +287,7 @@ class WorkloadGen(_Deferred):
         return None  # poisson without count: until the run ends
 
 
-class Latencies(_Deferred):
+class Latencies(K8sModel):
     """Control-plane delays a real cluster adds and the twin otherwise skips (each optional; omitted: 0)."""
 
     schedulerQueue: Distribution | None = Field(
@@ -304,7 +298,7 @@ class Latencies(_Deferred):
         default=None, description="Kueue Admitted -> PodCreated (Job unsuspended, the Job controller creates pods)")
 
 
-class Spec(_Deferred):
+class Spec(K8sModel):
     seed: int = 0
     duration: Duration
     cluster: Cluster
@@ -339,7 +333,7 @@ class Spec(_Deferred):
         return self
 
 
-class Scenario(_Deferred):
+class Scenario(K8sModel):
     apiVersion: Literal["kubetwin.dev/v1alpha1"]
     kind: Literal["Scenario"]
     metadata: Metadata

@@ -245,18 +245,12 @@ class HTTPRoute(_Obj):
 # ------------------------------------------------------------------------------------------- load curves
 
 
-class _Deferred(K8sModel):
-    # K8sModel whose validator is built on first use (pydantic ``defer_build``), not at import: a scenario
-    # builds the models it reaches in one go when it is validated, and the rest are never built
-    model_config = ConfigDict(defer_build=True)
-
-
-class StepPoint(_Deferred):
+class StepPoint(K8sModel):
     at: NonNegDuration
     value: float = Field(ge=0)
 
 
-class Diurnal(_Deferred):
+class Diurnal(K8sModel):
     """A sine day: ``min`` at ``peakAt`` − period/2, ``max`` at ``peakAt``."""
 
     min: float = Field(ge=0)
@@ -265,14 +259,14 @@ class Diurnal(_Deferred):
     period: Duration = "24h"
 
 
-class PoissonLoad(_Deferred):
+class PoissonLoad(K8sModel):
     """Requests arrive as a Poisson process of this mean rate: each ``interval`` sees a Poisson count."""
 
     mean: float = Field(ge=0)
     interval: Duration = "15s"
 
 
-class TraceLoad(_Deferred):
+class TraceLoad(K8sModel):
     """A recorded requests-per-second trace (e.g. ``../shared/data/alibaba-genai-qps/qps.csv``): the
     samples of ``valueColumn`` summed per ``timeColumn`` instant, times shifted to start at 0, held until
     the next sample; ``where`` keeps rows whose columns equal these values; ``scale`` multiplies."""
@@ -284,7 +278,7 @@ class TraceLoad(_Deferred):
     scale: float = Field(default=1.0, gt=0)
 
 
-class LoadCurve(_Deferred):
+class LoadCurve(K8sModel):
     """Requests per second over time: exactly one of the kinds."""
 
     constant: float | None = Field(default=None, ge=0)
@@ -302,7 +296,7 @@ class LoadCurve(_Deferred):
         return self
 
 
-class Load(_Deferred):
+class Load(K8sModel):
     """Traffic sent to an HTTPRoute (with these request headers) or straight to a Deployment's Service."""
 
     route: str | None = None
@@ -319,7 +313,7 @@ class Load(_Deferred):
         return self
 
 
-class ServingSpec(_Deferred):
+class ServingSpec(K8sModel):
     """``spec.serving``: Deployments, HPAs and HTTPRoutes (inline or file paths) and the load."""
 
     objects: list[dict[str, Any] | str] = Field(default_factory=list)

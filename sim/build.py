@@ -18,7 +18,6 @@ from models.duration import parse_duration
 from models.errors import InputError
 from models.kueue import KueueSection, check_admission_checks, parse_kueue_section
 from models.manifests import ManifestSet, WorkloadManifest
-from models.operators import OperatorWorkload
 from models.quantity import parse_quantity
 from models.resolution import resolve_workloads
 from models.scenario import NodePool, Scenario, SchedulerSpec, WorkloadGen
@@ -164,9 +163,12 @@ def _generator(scenario: Scenario, manifests: ManifestSet, i: int, w: WorkloadGe
             raise InputError(f"minCount {w.gang.minCount} is more than the {total} pods of an instance",
                              file=src, field=f"{where}.gang.minCount", fix=f"use at most {total}")
     generator = Generator(w, seed, runtime, pod_sets)
-    if w.job is not None and isinstance(operator, OperatorWorkload):
-        # an AI operator's object: its pods get the names its controller gives them
-        generator.attach_operator(operator, src, where)
+    if w.job is not None:
+        from models.operators import OperatorWorkload  # lazy: only a workload with a job: object needs it
+
+        if isinstance(operator, OperatorWorkload):
+            # an AI operator's object: its pods get the names its controller gives them
+            generator.attach_operator(operator, src, where)
     return generator
 
 
@@ -183,6 +185,8 @@ def _job_manifest(manifests: ManifestSet, w: WorkloadGen, where: str, src: str |
 
 def _job_pod_sets(manifests: ManifestSet, w: WorkloadGen, where: str, src: str | None) -> list[PodSetSpec]:
     """Pod sets from a real Job / JobSet / operator manifest (``spec.workloads[].job``)."""
+    from models.operators import OperatorWorkload  # lazy: a scenario without job: objects never loads it
+
     m = _job_manifest(manifests, w, where, src)
     out = []
     for ps in m.pod_sets:
@@ -251,7 +255,7 @@ def _profile(sched: SchedulerSpec, src: str | None, gang_policies: set[str]) -> 
     workloads use), minus ``multiPoint.disabled`` (``*`` = all of them), plus ``multiPoint.enabled``;
     weights from ``score.enabled`` and ``multiPoint.enabled``."""
     from sim.framework import REGISTRY
-    from sim.gpushare.policies import POLICY_NAMES as GPU_SHARING_POLICIES
+    from sim.gpushare.policy_names import POLICY_NAMES as GPU_SHARING_POLICIES
     from sim.plugins import DEFAULT_PLUGINS, GANG_PLUGINS
 
     mp = sched.plugins.multiPoint

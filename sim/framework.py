@@ -34,12 +34,15 @@ state plugins node by node. A plugin whose Score needs the whole feasible set to
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from sim.gpushare.policy_names import POLICY_NAMES as GPU_SHARING_POLICIES
 
 if TYPE_CHECKING:
     from sim.cluster import ClusterState
@@ -166,16 +169,55 @@ class Profile:
 
 PluginFactory = Callable[..., Any]
 
-#: in-tree plugins by name: name -> factory(context) (filled by :mod:`sim.plugins`)
-REGISTRY: dict[str, PluginFactory] = {}
+#: plugins whose module is imported on first lookup, not at start-up: name -> module (the module
+#: registers the name when imported). DynamicResources and the GPU-sharing policies pull in the DRA
+#: allocator and CEL, or the GPU-sharing policies, which a scenario without them never needs.
+LAZY_PLUGINS: dict[str, str] = {
+    "DynamicResources": "sim.dra.plugin",
+    **dict.fromkeys(GPU_SHARING_POLICIES, "sim.plugins.gpusharing"),
+}
+
+
+class Registry(Mapping[str, PluginFactory]):
+    """Plugin factories by name. A name of :data:`LAZY_PLUGINS` is listed (``in``, iteration) before
+    its module is loaded; looking it up imports the module, which registers it."""
+
+    def __init__(self, lazy: Mapping[str, str]) -> None:
+        self._factories: dict[str, PluginFactory] = {}
+        self._lazy = dict(lazy)
+
+    def add(self, name: str, factory: PluginFactory) -> None:
+        if name in self._factories:
+            raise ValueError(f"plugin {name!r} is registered twice")
+        self._factories[name] = factory
+
+    def __getitem__(self, name: str) -> PluginFactory:
+        factory = self._factories.get(name)
+        if factory is None and name in self._lazy:
+            importlib.import_module(self._lazy[name])
+            factory = self._factories.get(name)
+        if factory is None:
+            raise KeyError(name)
+        return factory
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._factories or name in self._lazy
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._factories, **self._lazy})
+
+    def __len__(self) -> int:
+        return len({**self._factories, **self._lazy})
+
+
+#: in-tree plugins by name: name -> factory(context) (filled by :mod:`sim.plugins` and :data:`LAZY_PLUGINS`)
+REGISTRY = Registry(LAZY_PLUGINS)
 
 
 def register(name: str) -> Callable[[PluginFactory], PluginFactory]:
     """Decorator: add a plugin factory to :data:`REGISTRY` under ``name``."""
     def deco(factory: PluginFactory) -> PluginFactory:
-        if name in REGISTRY:
-            raise ValueError(f"plugin {name!r} is registered twice")
-        REGISTRY[name] = factory
+        REGISTRY.add(name, factory)
         return factory
     return deco
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from models.dra import (
     DeviceClass,
@@ -23,8 +24,10 @@ from models.dra import (
     node_slices,
 )
 from models.scenario import Scenario
-from sim.dra.claims import ClaimController, ContainerClaims, PodClaimRef
-from sim.dra.plugin import DynamicResources
+
+if TYPE_CHECKING:  # claims, plugin, allocator and CEL load only when a scenario uses DRA
+    from sim.dra.claims import ContainerClaims, PodClaimRef
+    from sim.dra.plugin import DynamicResources
 
 
 @dataclass
@@ -47,6 +50,9 @@ class DRASetup:
 
     def plugin(self) -> DynamicResources:
         """A fresh DynamicResources plugin with its own claim controller."""
+        from sim.dra.claims import ClaimController
+        from sim.dra.plugin import DynamicResources
+
         return DynamicResources(self.classes, ClaimController(self.templates, self.claims, self.classes))
 
 
@@ -81,6 +87,7 @@ def dra_setup(sc: Scenario, extra: Iterable[DRAObject] = ()) -> DRASetup | None:
 def pod_claim_refs(template: object) -> tuple[list[PodClaimRef], list[ContainerClaims]]:
     """A workload template's ``resourceClaims`` and container claims as the controller takes them."""
     from models.dra import DRAPodTemplate
+    from sim.dra.claims import ContainerClaims, PodClaimRef
 
     if not isinstance(template, DRAPodTemplate):
         return [], []

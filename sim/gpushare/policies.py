@@ -34,6 +34,7 @@ import numpy as np
 
 from sim.gpushare.fragmentation import Fragmentation
 from sim.gpushare.model import BoolArray, Cluster, FloatArray, IntArray, PodRequest, best_fit_gpu, first_free_gpus
+from sim.gpushare.policy_names import POLICY_NAMES as POLICY_NAMES  # the names live apart (cheap import)
 
 MAX_NODE_SCORE = 100
 MAX_SPEC_CPU = 128_000  # milli-CPU
@@ -326,10 +327,6 @@ def _sigmoid_score(delta_milli: FloatArray) -> IntArray:
     x += 1.0
     np.divide(MAX_NODE_SCORE, x, out=x)
     return x.astype(np.int64)  # truncation toward zero = floor for these non-negative values
-
-
-#: Policy names as ``spec.scheduler.scoring`` and ``--policy`` spell them.
-POLICY_NAMES = ("Random", "DotProduct", "GpuClustering", "GpuPacking", "BestFit", "FGD")
 
 
 def make_policy(name: str, cluster: Cluster, frag: Fragmentation | None, rng: np.random.Generator) -> Policy:

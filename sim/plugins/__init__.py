@@ -2,13 +2,14 @@
 
 Each module mirrors one plugin of ``pkg/scheduler/framework/plugins`` (or of scheduler-plugins) and
 implements the extension points of :mod:`sim.framework` it needs. A new plugin is one new module here
-(plus its import below) — the scheduler core does not change.
+(plus its import below) — the scheduler core does not change. The GPU-sharing Score plugins
+(:mod:`sim.plugins.gpusharing`) are listed in :data:`sim.framework.LAZY_PLUGINS` instead: their
+names are known at once and the module loads when a profile first asks for one of them.
 """
 
 from sim.plugins import (  # noqa: F401  (imported for their registration)
     defaultpreemption,
     gang,
-    gpusharing,
     nodeaffinity,
     noderesources,
     nodeunschedulable,

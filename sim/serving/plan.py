@@ -32,11 +32,15 @@ from sim.workloads import Generator, resolve_template
 #: upstream defaults (kube-controller-manager)
 SYNC_PERIOD = 15.0
 TOLERANCE = 0.1
-DEFAULT_UP = ScalingRules(stabilizationWindowSeconds=0, selectPolicy="Max",
-                          policies=[ScalingPolicy(type="Pods", value=4, periodSeconds=15),
-                                    ScalingPolicy(type="Percent", value=100, periodSeconds=15)])
-DEFAULT_DOWN = ScalingRules(stabilizationWindowSeconds=300, selectPolicy="Max",
-                            policies=[ScalingPolicy(type="Percent", value=100, periodSeconds=15)])
+# (model_construct: these literal values are valid, and validating them would build the models' validators at
+# import; the instances equal the validated ones, fields set included)
+DEFAULT_UP = ScalingRules.model_construct(
+    stabilizationWindowSeconds=0, selectPolicy="Max",
+    policies=[ScalingPolicy.model_construct(type="Pods", value=4, periodSeconds=15),
+              ScalingPolicy.model_construct(type="Percent", value=100, periodSeconds=15)])
+DEFAULT_DOWN = ScalingRules.model_construct(
+    stabilizationWindowSeconds=300, selectPolicy="Max",
+    policies=[ScalingPolicy.model_construct(type="Percent", value=100, periodSeconds=15)])
 #: how a pod runs "forever": ten years
 FOREVER = 315_360_000.0
 

@@ -24,14 +24,16 @@ the pod count, a ``minTaskMember`` naming no pod set, a Kueue ``queue`` on a Vol
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.errors import InputError
 from models.manifests import ManifestSet
 from models.resolution import SYSTEM_PRIORITY_CLASSES
 from models.scenario import Scenario, WorkloadGen
-from models.volcano import DEFAULT_QUEUE, VolcanoPodGroup, VolcanoSection, parse_volcano
 from sim.workloads import Generator
+
+if TYPE_CHECKING:  # models.volcano loads only for a scenario with Volcano in it
+    from models.volcano import VolcanoPodGroup, VolcanoSection
 
 
 @dataclass(slots=True)
@@ -74,6 +76,8 @@ def plan_from(scenario: Scenario, manifests: ManifestSet, generators: list[Gener
     uses = [(i, g) for i, g in enumerate(generators) if is_volcano(g.spec, g)]
     if not uses and spec.volcano is None:
         return None
+    from models.volcano import parse_volcano
+
     section = parse_volcano(spec.volcano, list(spec.manifests), scenario.base_dir, src)
     warnings.extend(section.warnings)
     classes = dict(SYSTEM_PRIORITY_CLASSES)
@@ -86,6 +90,8 @@ def plan_from(scenario: Scenario, manifests: ManifestSet, generators: list[Gener
 
 def _template(i: int, g: Generator, section: VolcanoSection, classes: dict[str, int],
               src: str | None) -> JobTemplate:
+    from models.volcano import DEFAULT_QUEUE
+
     w = g.spec
     where = f"spec.workloads[{i}]"
     gang = w.gang

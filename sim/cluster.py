@@ -35,6 +35,8 @@ Req = tuple[tuple[int, int], ...]  # ((resource index, milli), ...) of the non-z
 
 #: how many grown nodes :attr:`ClusterState.grown` keeps before it starts over (a new ``grown_epoch``)
 GROWN_CAP = 1 << 16
+#: how many binds and unbinds the priority ledger queues at most before applying them
+LEDGER_QUEUE_CAP = 1 << 14
 
 #: Extended resources counted as accelerators in GPU metrics.
 ACCELERATOR_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "habana.ai/gaudi",
@@ -418,7 +420,10 @@ class PriorityLedger:
 
     def add(self, pod: Any, node: int, sign: int = 1) -> None:
         prio = pod.priority
-        self._queued.append((prio, node, pod.shape.req, sign))
+        queued = self._queued
+        queued.append((prio, node, pod.shape.req, sign))
+        if len(queued) >= LEDGER_QUEUE_CAP:  # a run that never reads the ledger keeps its memory flat
+            self._apply()
         counts = self.counts
         count = counts.get(prio, 0) + sign
         counts[prio] = count

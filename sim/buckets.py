@@ -44,8 +44,9 @@ class PoolIndex:
         self.w100 = sum(w * 100 for _, w in self.scored)
         #: per request vector: Σ w·q·100/alloc (the MostAllocated bound's pod part), cached
         self.qpart: dict[tuple[int, ...], float] = {}
+        #: the buckets with at least one node (a bucket is dropped when its last node leaves)
         self.buckets: dict[tuple[int, ...], Bucket] = {}
-        #: (potential, key) sorted ascending; may hold keys of emptied buckets (skipped, then purged)
+        #: (potential, key) of those buckets, ascending
         self.order: list[tuple[float, tuple[int, ...]]] = []
         self.nlive = 0  # buckets with at least one node
 
@@ -62,13 +63,12 @@ class PoolIndex:
             bisect.insort(self.order, (b.pot, key))
         return b
 
-    def purge(self) -> None:
-        """Drop emptied buckets (called when they pile up)."""
-        dead = [k for k, b in self.buckets.items() if b.live == 0]
-        for k in dead:
-            del self.buckets[k]
-        if dead:
-            self.order = [(p, k) for p, k in self.order if k in self.buckets]
+    def drop(self, b: Bucket) -> None:
+        """The bucket's last node left: forget it (its heap holds only stale entries), so a walk over
+        :attr:`order` meets live buckets only."""
+        del self.buckets[b.key]
+        order = self.order
+        del order[bisect.bisect_left(order, (b.pot, b.key))]
 
     @staticmethod
     def first(b: Bucket, node_ver: list[int]) -> int:
@@ -128,6 +128,7 @@ class BucketIndex:
             b.live -= 1
             if b.live == 0:
                 p.nlive -= 1
+                p.drop(b)
         ver = self.node_ver[idx] + 1
         self.node_ver[idx] = ver
         b = buckets.get(free) or p.bucket(free)
@@ -137,8 +138,8 @@ class BucketIndex:
         node_key[idx] = free
         heap = b.heap
         heapq.heappush(heap, (idx, ver))
-        if len(heap) > 2 * b.live + 64 or len(p.order) > 2 * p.nlive + 64:
-            self._compact(p, b, free)
+        if len(heap) > 2 * b.live + 64:
+            self._compact(b)
 
     def _take(self, p: PoolIndex, idx: int) -> None:
         key = self.node_key[idx]
@@ -147,6 +148,7 @@ class BucketIndex:
             b.live -= 1
             if b.live == 0:
                 p.nlive -= 1
+                p.drop(b)
         self.node_ver[idx] += 1
 
     def _put(self, p: PoolIndex, idx: int, free: tuple[int, ...]) -> None:
@@ -157,16 +159,14 @@ class BucketIndex:
         ver = self.node_ver[idx]
         self.node_key[idx] = free
         heapq.heappush(b.heap, (idx, ver))
-        self._compact(p, b, free)
-
-    def _compact(self, p: PoolIndex, b: Bucket, free: tuple[int, ...]) -> None:
-        """Drop stale heap entries and emptied buckets once they pile up."""
         if len(b.heap) > 2 * b.live + 64:
-            node_ver = self.node_ver
-            b.heap = [e for e in b.heap if node_ver[e[0]] == e[1]]
-            heapq.heapify(b.heap)
-        if len(p.order) > 2 * p.nlive + 64:
-            p.purge()
+            self._compact(b)
+
+    def _compact(self, b: Bucket) -> None:
+        """Drop a bucket's stale heap entries once they pile up."""
+        node_ver = self.node_ver
+        b.heap = [e for e in b.heap if node_ver[e[0]] == e[1]]
+        heapq.heapify(b.heap)
 
     def best(self, pools: Sequence[PoolIndex], req: Sequence[tuple[int, int]], reqvec: tuple[int, ...],
              most_allocated: bool, limit: int) -> int | None:
@@ -199,9 +199,6 @@ class BucketIndex:
                 bound = ((w100 - pot + qpart) if most_allocated else pot) / wsum
                 if bound + 1e-9 < best_score:  # (float slack: a tie must still be looked at)
                     break
-                b = p.buckets.get(key)
-                if b is None or b.live == 0:
-                    continue
                 seen += 1
                 if seen > limit:
                     return None
@@ -222,7 +219,7 @@ class BucketIndex:
                 score = total // wsum
                 if score < best_score:
                     continue
-                node = PoolIndex.first(b, node_ver)
+                node = PoolIndex.first(p.buckets[key], node_ver)
                 if score > best_score or node < best_node:
                     best_score, best_node = score, node
         return best_node

@@ -35,6 +35,9 @@ Req = tuple[tuple[int, int], ...]  # ((resource index, milli), ...) of the non-z
 
 #: how many grown nodes :attr:`ClusterState.grown` keeps before it starts over (a new ``grown_epoch``)
 GROWN_CAP = 1 << 16
+#: past this many nodes that gained capacity since a "fits nowhere" verdict, the verdict is searched
+#: again rather than checked node by node (:meth:`ClusterState.grown_since`)
+RECHECK_LIMIT = 256
 #: how many binds and unbinds the priority ledger queues at most before applying them
 LEDGER_QUEUE_CAP = 1 << 14
 
@@ -157,14 +160,16 @@ class ClusterState:
         """Where the cluster stands for a "fits nowhere" verdict (see :attr:`grown` and :meth:`grown_since`)."""
         return (self.version, self.grown_epoch, len(self.grown))
 
-    def grown_since(self, mark: tuple[int, int, int]) -> list[int] | None:
-        """The nodes whose free capacity grew since ``mark`` (oldest first, repeats possible), or None when
-        that cannot be told any more: nodes came, went or were cordoned (a what-if revert counts as that too).
-        """
+    def grown_since(self, mark: tuple[int, int, int], mask: npt.NDArray[np.bool_]) -> list[int] | None:
+        """The nodes of ``mask`` whose free capacity grew since ``mark`` (repeats possible): the only ones
+        that can have changed a "fits nowhere" verdict reached at ``mark``. None when that cannot be told
+        — nodes came, went or were cordoned (a what-if revert counts as that too) — or more than
+        :data:`RECHECK_LIMIT` nodes grew (searching again is cheaper)."""
         version, epoch, pos = mark
-        if version != self.version or epoch != self.grown_epoch:
+        grown = self.grown
+        if version != self.version or epoch != self.grown_epoch or len(grown) - pos > RECHECK_LIMIT:
             return None
-        return self.grown[pos:]
+        return [node for node in grown[pos:] if mask[node]]
 
     def add_pool(self, pool: Pool) -> None:
         self.pools[pool.name] = pool
@@ -381,16 +386,14 @@ class PriorityLedger:
     DefaultPreemption's dry run asks "which nodes would fit if every pod up to priority P left"; with
     this ledger that is a few array additions over all nodes, level by level.
 
-    Binds and unbinds are queued and applied to the arrays when they are next read (:meth:`arrays`,
-    :meth:`level`): most runs bind far more often than they search for victims, and a run that never
-    preempts never pays for the arrays at all.
+    Binds and unbinds are queued and applied to the arrays — one scatter-add per level — when they are
+    next read (:attr:`levels`, :meth:`level`) or the queue is long: most runs bind far more often than
+    they search for victims.
     """
 
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self._levels: dict[int, npt.NDArray[np.int64]] = {}
-        #: a memoryview of each level's array: item updates through it cost a third of numpy's
-        self._views: dict[int, memoryview] = {}
         self.counts: dict[int, int] = {}
         #: (priority, node, requests, +1 or -1) not applied to the arrays yet
         self._queued: list[tuple[int, int, Req, int]] = []
@@ -415,7 +418,6 @@ class PriorityLedger:
             if arr is not None:
                 new[:, : arr.shape[1]] = arr
             self._levels[prio] = arr = new
-            self._views[prio] = arr.data
         return arr
 
     def add(self, pod: Any, node: int, sign: int = 1) -> None:
@@ -434,30 +436,18 @@ class PriorityLedger:
         queued = self._queued
         if not queued:
             return
-        if len(queued) > 32:  # many: one scatter-add per level
-            cells: dict[int, tuple[list[int], list[int], list[int]]] = {}
-            for prio, node, req, sign in queued:
-                at = cells.get(prio)
-                if at is None:
-                    at = cells[prio] = ([], [], [])
-                rows, cols, vals = at
-                for r, q in req:
-                    rows.append(r)
-                    cols.append(node)
-                    vals.append(sign * q)
-            for prio, (rows, cols, vals) in cells.items():
-                np.add.at(self._level(prio), (rows, cols), vals)
-            queued.clear()
-            return
-        cap = self.cluster.free.shape
-        views = self._views
+        cells: dict[int, tuple[list[int], list[int], list[int]]] = {}
         for prio, node, req, sign in queued:
-            view = views.get(prio)
-            if view is None or view.shape != cap:
-                self._level(prio)
-                view = views[prio]
+            at = cells.get(prio)
+            if at is None:
+                at = cells[prio] = ([], [], [])
+            rows, cols, vals = at
             for r, q in req:
-                view[r, node] += sign * q
+                rows.append(r)
+                cols.append(node)
+                vals.append(sign * q)
+        for prio, (rows, cols, vals) in cells.items():
+            np.add.at(self._level(prio), (rows, cols), vals)
         queued.clear()
 
     def below(self, prio: int) -> list[int]:

@@ -39,8 +39,6 @@ MIN_CANDIDATES_PERCENTAGE = 10
 
 #: the pickOneNode "top victim priority" of a node where the preemptor cannot fit (never chosen)
 NO_FIT = np.iinfo(np.int64).max
-#: past this many nodes that gained capacity, a remembered "no room" verdict is searched again instead
-RECHECK_LIMIT = 256
 
 
 class NoRoom:
@@ -157,19 +155,14 @@ class Preemption:
         need a look.
         """
         cluster = self.cluster
-        grown = cluster.grown_since(mark)
-        if grown is None or len(grown) > RECHECK_LIMIT:
-            return False
-        if not grown:
-            return True
         shape = pod.shape
-        mask = shape.mask  # current: the node set has not changed since ``mark``
+        grown = cluster.grown_since(mark, shape.mask)
+        if grown is None:
+            return False
         pyfree = cluster.pyfree
         pods_on = cluster.pods_on
         prio = pod.priority
         for node in grown:
-            if not mask[node]:
-                continue
             row = pyfree[node]
             for r, q in shape.req:
                 room = row[r]

@@ -43,8 +43,6 @@ from sim.pods import GangGroup, PodShape, SimPod
 
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
-#: past this many nodes that gained capacity since a shape found no node, it searches again instead
-RECHECK_LIMIT = 256
 
 
 class Cancellable(Protocol):
@@ -411,22 +409,18 @@ class Scheduler:
     def _fits_nowhere_still(self, shape: PodShape, mark: tuple[int, int, int]) -> bool:
         """Does no node fit ``shape`` yet, given that none did at ``mark``? Only the nodes that gained
         free capacity since can have changed that verdict."""
-        cluster = self.cluster
-        grown = cluster.grown_since(mark)
-        if grown is None or len(grown) > RECHECK_LIMIT:
+        grown = self.cluster.grown_since(mark, shape.mask)
+        if grown is None:
             return False
-        if grown:
-            mask = shape.mask
-            pyfree = cluster.pyfree
-            req = shape.req
-            for node in grown:
-                if mask[node]:
-                    row = pyfree[node]
-                    for r, q in req:
-                        if row[r] < q:
-                            break
-                    else:
-                        return False
+        pyfree = self.cluster.pyfree
+        req = shape.req
+        for node in grown:
+            row = pyfree[node]
+            for r, q in req:
+                if row[r] < q:
+                    break
+            else:
+                return False
         return True
 
     def _find_node_general(self, pod: SimPod, state: CycleState, dynamic: list[Any],

@@ -1,0 +1,76 @@
+"""The "fits nowhere" memos are only a faster way to the same answer.
+
+A shape that found no node, and a pod for which not even removing every lower-priority pod made room,
+keep that verdict until a node they may use gains free capacity (``ClusterState.grown_since``). With
+``RECHECK_LIMIT`` at -1 no remembered verdict is ever trusted and every attempt searches again: random
+overloaded scenarios with priorities (pods queue, back off, preempt) must give byte-identical timelines
+both ways.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sim.cluster
+from kubetwin.cmd_simulate import simulate_to
+
+WL = """
+  - name: w{i}
+    arrival: {{poisson: {{meanInterval: {every}s}}}}
+    count: {count}
+    priority: {priority}
+    template: {{requests: {{cpu: "{cpu}", nvidia.com/gpu: "{gpu}"}}}}
+    duration: {{exponential: {{mean: {mean}s}}}}"""
+
+
+@st.composite
+def overloaded(draw: st.DrawFn) -> str:
+    nodes = draw(st.integers(2, 6))
+    wls = "".join(WL.format(i=i, every=draw(st.integers(2, 30)), count=draw(st.integers(60, 150)),
+                            priority=draw(st.sampled_from([0, 100, 500, 1000])),
+                            cpu=draw(st.sampled_from(["1", "4", "8"])), gpu=draw(st.sampled_from([1, 2, 4, 8])),
+                            mean=draw(st.integers(1000, 4000)))
+                  for i in range(draw(st.integers(2, 4))))
+    return ("apiVersion: kubetwin.dev/v1alpha1\nkind: Scenario\nmetadata: {name: memo}\nspec:\n  seed: 3\n"
+            "  duration: 4h\n  scheduler: {scoring: MostAllocated}\n  cluster:\n    nodePools:\n"
+            f"    - {{name: gpu, count: {nodes}, allocatable: {{cpu: \"32\", memory: 256Gi, nvidia.com/gpu: \"8\"}}}}\n"
+            f"  workloads:{wls}\n")
+
+
+def both_ways(path: Path, out: Path) -> tuple[bytes, bytes]:
+    simulate_to(path, out / "memo", until=None)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(sim.cluster, "RECHECK_LIMIT", -1)
+        simulate_to(path, out / "search", until=None)
+    return (out / "memo" / "timeline.jsonl").read_bytes(), (out / "search" / "timeline.jsonl").read_bytes()
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=overloaded())
+def test_remembered_verdicts_change_no_decision(text: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    d = tmp_path_factory.mktemp("memo")
+    p = d / "s.yaml"
+    p.write_text(text, encoding="utf-8")
+    a, b = both_ways(p, d)
+    assert a == b
+    assert b"FailedScheduling" in a  # the scenarios do reach the pending path
+
+
+def test_the_pending_path_preempts(tmp_path: Path) -> None:
+    """The scenarios above reach preemption (one fixed example, so this cannot silently stop being so)."""
+    text = (
+        "apiVersion: kubetwin.dev/v1alpha1\nkind: Scenario\nmetadata: {name: memo}\nspec:\n  seed: 3\n"
+        "  duration: 4h\n  scheduler: {scoring: MostAllocated}\n  cluster:\n    nodePools:\n"
+        "    - {name: gpu, count: 3, allocatable: {cpu: \"32\", memory: 256Gi, nvidia.com/gpu: \"8\"}}\n"
+        "  workloads:" + WL.format(i=0, every=5, count=100, priority=0, cpu="1", gpu=1, mean=2000)
+        + WL.format(i=1, every=20, count=40, priority=1000, cpu="8", gpu=8, mean=1000) + "\n")
+    p = tmp_path / "s.yaml"
+    p.write_text(text, encoding="utf-8")
+    a, b = both_ways(p, tmp_path)
+    assert a == b
+    assert b'"type":"Preempted"' in a

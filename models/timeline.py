@@ -302,24 +302,6 @@ class TimelineWriter:
         if not self.seq & self._batch:
             self._drain()
 
-    def emit_bound(self, t: float, obj: Ref, node: str, reason: str, running: bool) -> None:
-        """``Scheduled`` with ``node`` and ``reason``, then (``running``) ``PodRunning`` on that node: what
-        ``emit_node_reason`` and ``emit_node`` write, in one call (a bind writes both)."""
-        if t != self._last_t:
-            self._last_t = t
-            self._last_ts = repr(event_time(t))
-        seq = self.seq
-        self._put(f'{{"seq":{seq},"t":{self._last_ts},"type":"Scheduled",{obj[0]},"node":{node}{obj[1]}'
-                  f',"reason":{reason}}}\n')
-        self.seq = seq = seq + 1
-        if not seq & self._batch:
-            self._drain()
-        if running:
-            self._put(f'{{"seq":{seq},"t":{self._last_ts},"type":"PodRunning",{obj[0]},"node":{node}{obj[1]}}}\n')
-            self.seq = seq = seq + 1
-            if not seq & self._batch:
-                self._drain()
-
     def emit_data(self, t: float, type_: str, obj: Ref, data: str) -> None:
         """``emit_ref(t, type_, obj, data=data)``."""
         if t != self._last_t:

@@ -336,16 +336,18 @@ class Simulation:
                 fn(pod, node)
         text = f"Successfully assigned {pod.namespace}/{pod.name} to {n.name}"
         startup = 0.0 if self.pod_startup_delay is None else self.pod_startup_delay(self.latency_rng)
-        self.writer.emit_bound(now, pod.ref, n.json, f'"{text}"' if pod.ref[2] and n.plain else quote(text),
-                               startup <= 0)
+        writer = self.writer
+        writer.emit_node_reason(now, "Scheduled", pod.ref, n.json,
+                                f'"{text}"' if pod.ref[2] and n.plain else quote(text))
+        if startup <= 0:
+            writer.emit_node(now, "PodRunning", pod.ref, n.json)
         pod.phase = "Running"
-        seq = pod.seq
-        self.running[seq] = pod
-        self._cluster.bind(pod, node, pod.gang is None and not pod.instance.kueue)  # preemptible(pod)
+        self.running[pod.seq] = pod
+        self._cluster.bind(pod, node, preemptible(pod))
         pod.bound_at = now
         pod.generation = generation = pod.generation + 1
         self.unbound -= 1
-        del self.pending[seq]
+        del self.pending[pod.seq]
         self.metrics.bind(now - pod.created)
         if startup > 0:  # the kubelet starts it later (sandbox, image pull); it holds its node meanwhile
             self.env.timeout(startup).callbacks.append(lambda _: self._started(pod, generation))
@@ -354,13 +356,7 @@ class Simulation:
             fn(pod, node)
 
     def on_failed_scheduling(self, pod: SimPod, message: str) -> None:
-        group = pod.gang.key if pod.gang is not None else None
-        if group == pod.instance.group:  # the pod's own encoded reference carries the same gang key
-            self.writer.emit_ref(self.env.now, "FailedScheduling", pod.ref, reason=quote(message),
-                                 data=f'{{"attempts":{pod.attempts}}}')
-        else:
-            self.writer.emit(self.env.now, "FailedScheduling", "Pod", pod.name, pod.namespace, group=group,
-                             reason=message, data={"attempts": pod.attempts})
+        self._failed_scheduling(pod, message, {"attempts": pod.attempts})
         for fn in self._listeners["pod_unschedulable"]:
             fn(pod, message)
 
@@ -380,12 +376,17 @@ class Simulation:
         self.on_bind(pod, node)
 
     def report_unschedulable(self, pod: SimPod, reason: str, message: str) -> None:
-        group = pod.gang.key if pod.gang is not None else None
-        self.writer.emit(self.env.now, "FailedScheduling", "Pod", pod.name, pod.namespace, group=group,
-                         reason=message, data={"attempts": pod.attempts, "conditionReason": reason})
+        self._failed_scheduling(pod, message, {"attempts": pod.attempts, "conditionReason": reason})
         if reason == "Unschedulable":
             for fn in self._listeners["pod_unschedulable"]:
                 fn(pod, message)
+
+    def _failed_scheduling(self, pod: SimPod, message: str, data: dict[str, Any]) -> None:
+        """``FailedScheduling`` for ``pod``: its group is its gang's key (a Kueue workload's pods carry none
+        here), so the pod's own encoded reference serves whenever that is the group it was made with."""
+        group = pod.gang.key if pod.gang is not None else None
+        obj = pod.ref if group == pod.instance.group else ref("Pod", pod.name, pod.namespace, group=group)
+        self.writer.emit_ref(self.env.now, "FailedScheduling", obj, reason=quote(message), data=dumps(data))
 
     def evict(self, pod: SimPod, reason: str) -> None:
         """Another scheduler (Volcano's reclaim/preempt) deletes the bound ``pod`` now; its owner recreates it."""
@@ -679,8 +680,7 @@ class Simulation:
         cluster = self._cluster
         self.writer.emit_node(now, "PodSucceeded", pod.ref, cluster.nodes[node].json)
         pod.phase = "Succeeded"
-        del self.running[pod.seq]                                           # _unbound, inlined
-        cluster.unbind(pod, node, pod.gang is None and not inst.kueue)
+        self._unbound(pod, node)
         req = pod.shape.req
         cluster.release(node, req)
         metrics = self.metrics

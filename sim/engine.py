@@ -122,6 +122,9 @@ class Simulation:
         self.timers = 0
         self.finish = self.env.event()
         self._wake = self.env.event()
+        #: the time the backoff timer is armed for (:meth:`_cycle`)
+        self._armed: float | None = None
+        self._armed_timer: simpy.Event | None = None
         self._created_data: dict[int, str] = {}
         #: per encoded PodCreated template: the text before its per-pod ``runtimeSeconds`` value
         self._created_prefix: dict[str, str] = {}
@@ -356,7 +359,7 @@ class Simulation:
             fn(pod, node)
 
     def on_failed_scheduling(self, pod: SimPod, message: str) -> None:
-        self._failed_scheduling(pod, message, {"attempts": pod.attempts})
+        self._failed_scheduling(pod, message, f'{{"attempts":{pod.attempts}}}')  # what dumps writes
         for fn in self._listeners["pod_unschedulable"]:
             fn(pod, message)
 
@@ -376,17 +379,17 @@ class Simulation:
         self.on_bind(pod, node)
 
     def report_unschedulable(self, pod: SimPod, reason: str, message: str) -> None:
-        self._failed_scheduling(pod, message, {"attempts": pod.attempts, "conditionReason": reason})
+        self._failed_scheduling(pod, message, dumps({"attempts": pod.attempts, "conditionReason": reason}))
         if reason == "Unschedulable":
             for fn in self._listeners["pod_unschedulable"]:
                 fn(pod, message)
 
-    def _failed_scheduling(self, pod: SimPod, message: str, data: dict[str, Any]) -> None:
+    def _failed_scheduling(self, pod: SimPod, message: str, data: str) -> None:
         """``FailedScheduling`` for ``pod``: its group is its gang's key (a Kueue workload's pods carry none
         here), so the pod's own encoded reference serves whenever that is the group it was made with."""
         group = pod.gang.key if pod.gang is not None else None
         obj = pod.ref if group == pod.instance.group else ref("Pod", pod.name, pod.namespace, group=group)
-        self.writer.emit_ref(self.env.now, "FailedScheduling", obj, reason=quote(message), data=dumps(data))
+        self.writer.emit_ref(self.env.now, "FailedScheduling", obj, reason=quote(message), data=data)
 
     def evict(self, pod: SimPod, reason: str) -> None:
         """Another scheduler (Volcano's reclaim/preempt) deletes the bound ``pod`` now; its owner recreates it."""
@@ -412,28 +415,30 @@ class Simulation:
 
     def _cycle(self, _: object) -> None:
         """One round of the scheduler: backoffs that ended go back to the active queue, every active pod
-        gets a cycle, then wait for a kick (:meth:`kick`) or the end of the first backoff."""
+        gets a cycle, then wait for a kick (:meth:`kick`) or the end of the first backoff.
+
+        One timer stands for the earliest backoff: a round arms a new one only when the earliest backoff
+        is not the one already armed, and a timer that fires runs a round at once unless a kick is already
+        on its way (a round with nothing due does nothing)."""
         sched = self.scheduler
         env = self.env
         sched.flush_backoff(env.now)
         sched.run_cycle()
         self._check_idle()
         self._wake = wake = env.event()
+        wake.callbacks.append(self._cycle)
         nb = sched.next_backoff()
-        if nb is None:
-            wake.callbacks.append(self._cycle)
-            return
-        # whichever comes first triggers a second event the next round waits on, in the same instant:
-        # what ``wake | timeout`` does, without building a Condition every round
-        either = env.event()
-        either.callbacks.append(self._cycle)
+        if nb is not None and nb != self._armed:
+            self._armed = nb
+            self._armed_timer = timer = env.timeout(max(0.0, nb - env.now))
+            timer.callbacks.append(self._backoff_ended)
 
-        def first(_: object) -> None:
-            if not either.triggered:
-                either.succeed()
-
-        wake.callbacks.append(first)
-        env.timeout(max(0.0, nb - env.now)).callbacks.append(first)
+    def _backoff_ended(self, timer: object) -> None:
+        if timer is self._armed_timer:  # (it may fire a hair before the time it was armed for)
+            self._armed = None
+            self._armed_timer = None
+        if not self._wake.triggered:
+            self._cycle(None)
 
     def _arrivals_done(self) -> None:
         self.arrivals_alive -= 1

@@ -386,37 +386,28 @@ class PriorityLedger:
     DefaultPreemption's dry run asks "which nodes would fit if every pod up to priority P left"; with
     this ledger that is a few array additions over all nodes, level by level.
 
-    Binds and unbinds are queued per level — the node and a row of a small table of request vectors,
-    complemented for an unbind — and applied to the arrays as one vector scatter-add per level when
-    they are next read (:attr:`levels`, :meth:`level`) or the queue is long: most runs bind far more
-    often than they search for victims.
+    Binds and unbinds are queued and applied to the arrays — one scatter-add per level — when they are
+    next read (:attr:`levels`, :meth:`level`) or the queue is long: most runs bind far more often than
+    they search for victims.
     """
 
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self._levels: dict[int, npt.NDArray[np.int64]] = {}
         self.counts: dict[int, int] = {}
-        #: per level, the queued (node, request row or its complement for an unbind) not applied yet
-        self._queued: dict[int, tuple[array[int], array[int]]] = {}
-        self._nqueued = 0
-        #: the request vectors seen, as rows (``_rows`` maps ``id(req)`` to its row; ``_reqs`` keeps each
-        #: ``req`` alive so its id stays its own)
-        self._rows: dict[int, int] = {}
-        self._reqs: list[Req] = []
-        self._table: npt.NDArray[np.int64] = np.zeros((0, 0), dtype=np.int64)
+        #: (priority, node, requests, +1 or -1) not applied to the arrays yet
+        self._queued: list[tuple[int, int, Req, int]] = []
         #: :meth:`below`'s answers, valid while no level gains its first pod or loses its last
         self._below: dict[int, list[int]] = {}
 
     @property
     def levels(self) -> dict[int, npt.NDArray[np.int64]]:
         """Per priority level, ``[resource, node]`` requests of the preemptible pods bound there."""
-        if self._nqueued:
-            self._apply()
+        self._apply()
         return self._levels
 
     def level(self, prio: int) -> npt.NDArray[np.int64]:
-        if self._nqueued:
-            self._apply()
+        self._apply()
         return self._level(prio)
 
     def _level(self, prio: int) -> npt.NDArray[np.int64]:
@@ -429,29 +420,11 @@ class PriorityLedger:
             self._levels[prio] = arr = new
         return arr
 
-    def _row(self, req: Req) -> int:
-        row = len(self._reqs)
-        self._reqs.append(req)
-        self._rows[id(req)] = row
-        vec = [0] * self.cluster.free.shape[0]
-        for r, q in req:
-            vec[r] += q
-        self._table = np.vstack([self._table.reshape(row, len(vec)), np.array([vec], dtype=np.int64)])
-        return row
-
     def add(self, pod: Any, node: int, sign: int = 1) -> None:
         prio = pod.priority
-        req = pod.shape.req
-        row = self._rows.get(id(req))
-        if row is None:
-            row = self._row(req)
-        queued = self._queued.get(prio)
-        if queued is None:
-            queued = self._queued[prio] = (array("q"), array("q"))
-        queued[0].append(node)
-        queued[1].append(row if sign > 0 else ~row)
-        self._nqueued += 1
-        if self._nqueued >= LEDGER_QUEUE_CAP:  # a run that never reads the ledger keeps its memory flat
+        queued = self._queued
+        queued.append((prio, node, pod.shape.req, sign))
+        if len(queued) >= LEDGER_QUEUE_CAP:  # a run that never reads the ledger keeps its memory flat
             self._apply()
         counts = self.counts
         count = counts.get(prio, 0) + sign
@@ -460,18 +433,22 @@ class PriorityLedger:
             self._below.clear()
 
     def _apply(self) -> None:
-        table = self._table
-        for prio, (nodes, codes) in self._queued.items():
-            if not nodes:
-                continue
-            code = np.array(codes, dtype=np.int64)
-            unbind = code < 0
-            vals = table[np.where(unbind, ~code, code)]
-            vals[unbind] *= -1
-            np.add.at(self._level(prio).T, np.array(nodes, dtype=np.intp), vals)
-            del nodes[:]
-            del codes[:]
-        self._nqueued = 0
+        queued = self._queued
+        if not queued:
+            return
+        cells: dict[int, tuple[list[int], list[int], list[int]]] = {}
+        for prio, node, req, sign in queued:
+            at = cells.get(prio)
+            if at is None:
+                at = cells[prio] = ([], [], [])
+            rows, cols, vals = at
+            for r, q in req:
+                rows.append(r)
+                cols.append(node)
+                vals.append(sign * q)
+        for prio, (rows, cols, vals) in cells.items():
+            np.add.at(self._level(prio), (rows, cols), vals)
+        queued.clear()
 
     def below(self, prio: int) -> list[int]:
         """The priority levels under ``prio`` that hold preemptible pods, lowest first."""

@@ -57,7 +57,7 @@ def is_accelerator(resource: str) -> bool:
 class Pool:
     """A node pool: nodes that share labels, taints, allocatable and price."""
 
-    __slots__ = ("alloc", "changes", "labels", "name", "nodes", "price", "ready", "taints")
+    __slots__ = ("alloc", "changes", "held", "labels", "name", "nodes", "price", "ready", "taints")
 
     def __init__(self, name: str, labels: Mapping[str, str], taints: Sequence[Mapping[str, Any]],
                  alloc: Mapping[str, int], price: float | None) -> None:
@@ -70,6 +70,8 @@ class Pool:
         self.ready = 0  # how many of its nodes are Ready
         #: bumped whenever the free capacity of one of its nodes changes (verdicts about it cached against it)
         self.changes = 0
+        #: per priority level, how many preemptible pods are bound on its nodes (the priority ledger's)
+        self.held: dict[int, int] = {}
 
 
 class Node:
@@ -386,28 +388,35 @@ class PriorityLedger:
     DefaultPreemption's dry run asks "which nodes would fit if every pod up to priority P left"; with
     this ledger that is a few array additions over all nodes, level by level.
 
-    Binds and unbinds are queued and applied to the arrays — one scatter-add per level — when they are
-    next read (:attr:`levels`, :meth:`level`) or the queue is long: most runs bind far more often than
-    they search for victims.
+    Binds and unbinds are queued per level and a level's queue is applied to its array — one
+    scatter-add — when that level is next read (:meth:`level`), or every queue when they are long
+    together: most runs bind far more often than they search for victims, and a level no preemptor
+    can reach (pods on nodes no higher-priority pod may use) is never read at all.
     """
 
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self._levels: dict[int, npt.NDArray[np.int64]] = {}
         self.counts: dict[int, int] = {}
-        #: (priority, node, requests, +1 or -1) not applied to the arrays yet
-        self._queued: list[tuple[int, int, Req, int]] = []
-        #: :meth:`below`'s answers, valid while no level gains its first pod or loses its last
-        self._below: dict[int, list[int]] = {}
+        #: per level, (node, requests, +1 or -1) not applied to its array yet
+        self._queued: dict[int, list[tuple[int, Req, int]]] = {}
+        self._nqueued = 0
+        #: :meth:`below`'s answers, valid while no level gains its first pod or loses its last in a
+        #: pool, and the node set stays
+        self._below: dict[tuple[int, tuple[str, ...] | None], list[int]] = {}
+        self._below_version = -1
 
     @property
     def levels(self) -> dict[int, npt.NDArray[np.int64]]:
         """Per priority level, ``[resource, node]`` requests of the preemptible pods bound there."""
-        self._apply()
+        for prio in list(self._queued):
+            self._apply(prio)
         return self._levels
 
     def level(self, prio: int) -> npt.NDArray[np.int64]:
-        self._apply()
+        """Level ``prio``'s ``[resource, node]`` requests (its queue applied)."""
+        if self._queued.get(prio):
+            self._apply(prio)
         return self._level(prio)
 
     def _level(self, prio: int) -> npt.NDArray[np.int64]:
@@ -422,37 +431,48 @@ class PriorityLedger:
 
     def add(self, pod: Any, node: int, sign: int = 1) -> None:
         prio = pod.priority
-        queued = self._queued
-        queued.append((prio, node, pod.shape.req, sign))
-        if len(queued) >= LEDGER_QUEUE_CAP:  # a run that never reads the ledger keeps its memory flat
-            self._apply()
+        queued = self._queued.get(prio)
+        if queued is None:
+            queued = self._queued[prio] = []
+        queued.append((node, pod.shape.req, sign))
+        self._nqueued += 1
+        if self._nqueued >= LEDGER_QUEUE_CAP:  # a run that seldom reads the ledger keeps its memory flat
+            for p in list(self._queued):
+                self._apply(p)
         counts = self.counts
-        count = counts.get(prio, 0) + sign
-        counts[prio] = count
+        counts[prio] = counts.get(prio, 0) + sign
+        held = self.cluster.nodes[node].pool.held
+        count = held.get(prio, 0) + sign
+        held[prio] = count
         if count == 0 or (count == 1 and sign == 1):
             self._below.clear()
 
-    def _apply(self) -> None:
-        queued = self._queued
-        if not queued:
-            return
-        cells: dict[int, tuple[list[int], list[int], list[int]]] = {}
-        for prio, node, req, sign in queued:
-            at = cells.get(prio)
-            if at is None:
-                at = cells[prio] = ([], [], [])
-            rows, cols, vals = at
-            for r, q in req:
-                rows.append(r)
-                cols.append(node)
-                vals.append(sign * q)
-        for prio, (rows, cols, vals) in cells.items():
-            np.add.at(self._level(prio), (rows, cols), vals)
+    def _apply(self, prio: int) -> None:
+        queued = self._queued[prio]
+        self._nqueued -= len(queued)
+        cells = self._level(prio).data  # item by item through a memoryview: no per-call setup, unlike ufunc.at
+        for node, req, sign in queued:
+            if sign > 0:
+                for r, q in req:
+                    cells[r, node] += q
+            else:
+                for r, q in req:
+                    cells[r, node] -= q
         queued.clear()
 
-    def below(self, prio: int) -> list[int]:
-        """The priority levels under ``prio`` that hold preemptible pods, lowest first."""
-        known = self._below.get(prio)
+    def below(self, prio: int, pools: Sequence[str] | None = None) -> list[int]:
+        """The priority levels under ``prio`` that hold preemptible pods (on the nodes of ``pools``, when
+        given), lowest first."""
+        cluster = self.cluster
+        if self._below_version != cluster.version:
+            self._below.clear()
+            self._below_version = cluster.version
+        key = (prio, None if pools is None else tuple(pools))
+        known = self._below.get(key)
         if known is None:
-            known = self._below[prio] = sorted(p for p, c in self.counts.items() if c > 0 and p < prio)
+            if pools is None:
+                held = {p for p, c in self.counts.items() if c > 0 and p < prio}
+            else:
+                held = {p for name in pools for p, c in cluster.pools[name].held.items() if c > 0 and p < prio}
+            known = self._below[key] = sorted(held)
         return known

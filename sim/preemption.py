@@ -209,25 +209,26 @@ class Preemption:
         rows, need = shape.reason_rows
         ledger = self.ledger
         cap = cluster.free.shape
-        levels = []
-        known = ledger.levels
-        for p in prios:
-            arr = known.get(p)
-            levels.append(arr if arr is not None and arr.shape == cap else ledger.level(p))
+        # levels with no pod on a node this pod may use add nothing there: their arrays are not read (nor
+        # their queued binds applied); such a level still counts as the first that fits when it is the
+        # lowest and the pod fits as things are (then nothing is worth evicting)
+        held = set(ledger.below(pod.priority, None if shape.per_node else shape.pools))
+        levels = [ledger.level(p) if p in held else None for p in prios]
+        present = [arr for arr in levels if arr is not None]
         # the eligible nodes as one slice when they are contiguous (a node pool): views, not copies
         where: slice | npt.NDArray[np.intp] = slice(*shape.segs[0]) if len(shape.segs) == 1 else eligible
         # one resource first (the one that ruled the pod out last time): when even with every
         # lower-priority pod gone no node has enough of it, nothing else needs looking at
         r, q = req[self._scarce.get(req, 0)] if req else (0, 0)
-        row = cluster.free[r, where] + levels[0][r, where]
-        for arr in levels[1:]:
-            row += arr[r, where]
+        row = cluster.free[r, where]
+        for arr in present:
+            row = row + arr[r, where]
         if req and row.max() < q:
             return NO_ROOM
         free = cluster.free[:, where]
-        total = free + levels[0][:, where]
-        for arr in levels[1:]:
-            total += arr[:, where]
+        total = free
+        for arr in present:
+            total = total + arr[:, where]
         short = total[rows] >= need
         ok = short.all(axis=0)
         if not ok.any():  # not even removing every lower-priority pod makes room anywhere
@@ -237,7 +238,11 @@ class Preemption:
         first = len(prios) - 1
         cum = free[rows]
         for i in range(first):
-            cum = cum + levels[i][:, where][rows]
+            level = levels[i]
+            if level is not None:
+                cum = cum + level[:, where][rows]
+            elif i:
+                continue  # nothing added: it fits nowhere still
             fit = (cum >= need).all(axis=0)
             if fit.any():
                 first, ok = i, fit

@@ -65,8 +65,11 @@ class PodShape:
         self.reqcol: npt.NDArray[np.int64] = np.array(vec, dtype=np.int64)[:, None]
         self.scorecol: npt.NDArray[np.int64] = np.array(vec[:nscore], dtype=np.int64)[:, None]
         #: the requested resources' rows and amounts (a column): a vector fit test over many nodes at once
-        self.reason_rows: tuple[list[int], npt.NDArray[np.int64]] = (
-            [r for r, _ in req], np.array([q for _, q in req], dtype=np.int64)[:, None])
+        #: (the rows as a slice when they are consecutive, so indexing with them makes a view, not a copy)
+        rows = [r for r, _ in req]
+        self.reason_rows: tuple[list[int] | slice, npt.NDArray[np.int64]] = (
+            slice(rows[0], rows[-1] + 1) if rows and rows == list(range(rows[0], rows[-1] + 1)) else rows,
+            np.array([q for _, q in req], dtype=np.int64)[:, None])
         self.segs: list[tuple[int, int]] = []
         #: kube-scheduler's nextStartNodeIndex, per shape
         self.next_start = 0

@@ -120,6 +120,16 @@ def event_time(t: float) -> float:
     return float(int(tt)) if tt == int(tt) else tt
 
 
+def time_text(t: float) -> str:
+    """``repr(event_time(t))``, a quarter of the cost: from 0.0001 up to 10⁹ both round the exact binary
+    value to six decimals, and a decimal of at most 15 significant digits is the shortest text that reads
+    back as its float, so it is what ``repr`` prints (less its trailing zeros)."""
+    if 1e-4 <= t < 1e9:
+        s = f"{t:.6f}".rstrip("0")
+        return s + "0" if s[-1] == "." else s
+    return repr(event_time(t))
+
+
 #: An object reference encoded once: ``(obj, group, plain)`` — ``"obj":{…}``, the ``,"group":…`` that follows
 #: it (or ""), and whether its name and namespace need no JSON escaping (texts that embed them can skip
 #: the encoder). A plain tuple, not a class: one per pod, and the garbage collector stops tracking tuples
@@ -262,7 +272,7 @@ class TimelineWriter:
         Keys come out in the order of :func:`event_dict`."""
         if t != self._last_t:
             self._last_t = t
-            self._last_ts = repr(event_time(t))
+            self._last_ts = time_text(t)
         if reason is None and data is None:  # most pod lifecycle events: the short form
             if node is None:
                 line = f'{{"seq":{self.seq},"t":{self._last_ts},"type":"{type_}",{obj[0]}{obj[1]}}}\n'
@@ -285,7 +295,7 @@ class TimelineWriter:
         """``emit_ref(t, type_, obj, node=node)``."""
         if t != self._last_t:
             self._last_t = t
-            self._last_ts = repr(event_time(t))
+            self._last_ts = time_text(t)
         self._put(f'{{"seq":{self.seq},"t":{self._last_ts},"type":"{type_}",{obj[0]},"node":{node}{obj[1]}}}\n')
         self.seq += 1
         if not self.seq & self._batch:
@@ -295,7 +305,7 @@ class TimelineWriter:
         """``emit_ref(t, type_, obj, node=node, reason=reason)``."""
         if t != self._last_t:
             self._last_t = t
-            self._last_ts = repr(event_time(t))
+            self._last_ts = time_text(t)
         self._put(f'{{"seq":{self.seq},"t":{self._last_ts},"type":"{type_}",{obj[0]},"node":{node}{obj[1]}'
                   f',"reason":{reason}}}\n')
         self.seq += 1
@@ -306,7 +316,7 @@ class TimelineWriter:
         """``emit_ref(t, type_, obj, data=data)``."""
         if t != self._last_t:
             self._last_t = t
-            self._last_ts = repr(event_time(t))
+            self._last_ts = time_text(t)
         self._put(f'{{"seq":{self.seq},"t":{self._last_ts},"type":"{type_}",{obj[0]}{obj[1]},"data":{data}}}\n')
         self.seq += 1
         if not self.seq & self._batch:

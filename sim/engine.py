@@ -41,6 +41,7 @@ from models.timeline import (
     key_prefix,
     quote,
     ref,
+    time_text,
     with_key,
 )
 from sim.build import Blueprint
@@ -559,20 +560,23 @@ class Simulation:
             pod.ref = (refs.head + name + '"}', refs.group_json, True)
         else:
             pod.ref = refs.make(name)
-        seconds = round(runtime, 6)
         if self._pod_data_hooks:
             data = static
             for hook in self._pod_data_hooks:
                 extra = hook(pod)
                 if extra:
                     data = data[:-1] + "," + dumps(extra)[1:] if data != "{}" else dumps(extra)
-            data = with_key(data, "runtimeSeconds", seconds)
+            data = with_key(data, "runtimeSeconds", round(runtime, 6))
         else:  # the template's encoded payload, then the pod's runtime (what with_key writes)
             head = self._created_prefix.get(static)
             if head is None:
                 head = self._created_prefix[static] = key_prefix(static, "runtimeSeconds")
-            data = head + (repr(seconds) if type(seconds) is float and isfinite(seconds)
-                           else encode_value(seconds)) + "}"
+            if type(runtime) is float and 1e-4 <= runtime < 1e9:  # time_text's range: repr(round(runtime, 6))
+                data = head + time_text(runtime) + "}"
+            else:
+                seconds = round(runtime, 6)
+                data = head + (repr(seconds) if type(seconds) is float and isfinite(seconds)
+                               else encode_value(seconds)) + "}"
         self.writer.emit_data(now, "PodCreated", pod.ref, data)
         if self._on_created:
             for fn in self._on_created:

@@ -53,7 +53,10 @@ class PoolIndex:
     def potential(self, free: tuple[int, ...]) -> float:
         """Σ w·free·100/alloc: the LeastAllocated score before the pod's own request is subtracted."""
         a = self.alloc
-        return sum(w * free[r] * 100 / a[r] for r, w in self.scored)
+        total = 0.0
+        for r, w in self.scored:  # (a loop, not sum() over a generator: it runs for every new bucket)
+            total += w * free[r] * 100 / a[r]
+        return total
 
     def bucket(self, key: tuple[int, ...]) -> Bucket:
         b = self.buckets.get(key)

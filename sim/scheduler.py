@@ -113,6 +113,8 @@ class Scheduler:
         self._by_pool_at: tuple[int, int] = (-1, -1)
         #: shapes whose heap emptied during the last :meth:`capacity_changed`
         self._emptied: list[object] = []
+        #: priority -> its negation, one int object each (see :meth:`_unschedulable`)
+        self._neg: dict[int, int] = {}
 
     # ------------------------------------------------------------------ queue
 
@@ -284,7 +286,12 @@ class Scheduler:
         shape = pod.shape
         if not pod.parked:  # once in its shape's heap is enough: its place there never changes
             pod.parked = True
-            heapq.heappush(shape.waiting, (-pod.priority, pod.sort_time, pod.seq, pod))
+            # one int object per priority as the entries' first item: equal entries then compare by identity
+            # (the heaps hold thousands of pods of one priority, and a pop compares a few dozen entries)
+            neg = self._neg.get(pod.priority)
+            if neg is None:
+                neg = self._neg[pod.priority] = -pod.priority
+            heapq.heappush(shape.waiting, (neg, pod.sort_time, pod.seq, pod))
         if shape.key not in self.shapes_waiting:
             self.shapes_waiting[shape.key] = shape
             self._waiting_changed += 1

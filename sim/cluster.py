@@ -38,7 +38,8 @@ GROWN_CAP = 1 << 16
 #: past this many nodes that gained capacity since a "fits nowhere" verdict, the verdict is searched
 #: again rather than checked node by node (:meth:`ClusterState.grown_since`)
 RECHECK_LIMIT = 256
-#: how many binds and unbinds the priority ledger queues at most before applying them
+#: how many binds and unbinds a priority level's queue holds before the level drops its array (it is
+#: rebuilt from its pods when next read)
 LEDGER_QUEUE_CAP = 1 << 14
 
 #: Extended resources counted as accelerators in GPU metrics.
@@ -398,9 +399,12 @@ class PriorityLedger:
         self.cluster = cluster
         self._levels: dict[int, npt.NDArray[np.int64]] = {}
         self.counts: dict[int, int] = {}
-        #: per level, (node, requests, +1 or -1) not applied to its array yet
+        #: per level, its bound preemptible pods: pod seq -> (node, requests)
+        self._members: dict[int, dict[int, tuple[int, Req]]] = {}
+        #: per level with an array, (node, requests, +1 or -1) not applied to it yet; a level left unread
+        #: for ``LEDGER_QUEUE_CAP`` binds and unbinds drops its array and queue, and is rebuilt from its
+        #: members when next read (in a run where no pod can preempt them, they are never read at all)
         self._queued: dict[int, list[tuple[int, Req, int]]] = {}
-        self._nqueued = 0
         #: :meth:`below`'s answers, valid while no level gains its first pod or loses its last in a
         #: pool, and the node set stays
         self._below: dict[tuple[int, tuple[str, ...] | None], list[int]] = {}
@@ -409,13 +413,17 @@ class PriorityLedger:
     @property
     def levels(self) -> dict[int, npt.NDArray[np.int64]]:
         """Per priority level, ``[resource, node]`` requests of the preemptible pods bound there."""
-        for prio in list(self._queued):
-            self._apply(prio)
+        for prio in list(self._members):
+            self.level(prio)
         return self._levels
 
     def level(self, prio: int) -> npt.NDArray[np.int64]:
-        """Level ``prio``'s ``[resource, node]`` requests (its queue applied)."""
-        if self._queued.get(prio):
+        """Level ``prio``'s ``[resource, node]`` requests (its queue applied, or rebuilt when it went unread)."""
+        queued = self._queued.get(prio)
+        if queued is None:  # no array kept: build it from the level's pods
+            self._levels.pop(prio, None)
+            queued = self._queued[prio] = [(node, req, 1) for node, req in self._members.get(prio, {}).values()]
+        if queued:
             self._apply(prio)
         return self._level(prio)
 
@@ -431,14 +439,20 @@ class PriorityLedger:
 
     def add(self, pod: Any, node: int, sign: int = 1) -> None:
         prio = pod.priority
+        req = pod.shape.req
+        members = self._members.get(prio)
+        if members is None:
+            members = self._members[prio] = {}
+        if sign > 0:
+            members[pod.seq] = (node, req)
+        else:
+            del members[pod.seq]
         queued = self._queued.get(prio)
-        if queued is None:
-            queued = self._queued[prio] = []
-        queued.append((node, pod.shape.req, sign))
-        self._nqueued += 1
-        if self._nqueued >= LEDGER_QUEUE_CAP:  # a run that seldom reads the ledger keeps its memory flat
-            for p in list(self._queued):
-                self._apply(p)
+        if queued is not None:
+            queued.append((node, req, sign))
+            if len(queued) >= LEDGER_QUEUE_CAP:  # unread for long: keep the members only
+                del self._queued[prio]
+                del self._levels[prio]
         counts = self.counts
         counts[prio] = counts.get(prio, 0) + sign
         held = self.cluster.nodes[node].pool.held
@@ -449,7 +463,6 @@ class PriorityLedger:
 
     def _apply(self, prio: int) -> None:
         queued = self._queued[prio]
-        self._nqueued -= len(queued)
         cells = self._level(prio).data  # item by item through a memoryview: no per-call setup, unlike ufunc.at
         for node, req, sign in queued:
             if sign > 0:

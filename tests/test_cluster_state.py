@@ -16,6 +16,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import sim.cluster as cluster_module
 from sim.cluster import ClusterState, Pool
 
 RES = ["cpu", "memory", "nvidia.com/gpu", "pods"]
@@ -201,15 +202,25 @@ def test_closing_forks_out_of_order_is_refused() -> None:
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@example(binds=[(i % 7, (10, 50, 100)[i % 3], 1 + i % 3, i % 4 == 3) for i in range(100)], reads={40})
+@example(binds=[(i % 7, (10, 50, 100)[i % 3], 1 + i % 3, i % 4 == 3) for i in range(100)], reads={40}, cap=4)
 @given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from([10, 50, 100]), st.integers(1, 3),
                           st.booleans()), min_size=1, max_size=120),
-       st.sets(st.integers(0, 119), max_size=3))
+       st.sets(st.integers(0, 119), max_size=3), st.sampled_from([2, 5, 1 << 14]))
 def test_priority_ledger_levels_are_the_sums_of_the_bound_pods(binds: list[tuple[int, int, int, bool]],
-                                                                 reads: set[int]) -> None:
-    """The ledger queues binds and unbinds and applies them when read, one by one or (past 32 queued) as
-    one scatter-add per level; whenever it is read, each level is exactly the requests of the
-    preemptible pods bound at that priority, per node."""
+                                                                 reads: set[int], cap: int) -> None:
+    """The ledger queues binds and unbinds per level and applies a level's queue when it is read; a level
+    left unread for ``cap`` changes drops its array and is rebuilt from its pods when next read. Whenever
+    it is read, each level is exactly the requests of the preemptible pods bound at that priority, per
+    node."""
+    saved = cluster_module.LEDGER_QUEUE_CAP
+    cluster_module.LEDGER_QUEUE_CAP = cap
+    try:
+        check_ledger(binds, reads)
+    finally:
+        cluster_module.LEDGER_QUEUE_CAP = saved
+
+
+def check_ledger(binds: list[tuple[int, int, int, bool]], reads: set[int]) -> None:
     c = cluster()
     bound: list[tuple[FakePod, int]] = []
     for i, (node, prio, cpu, unbind) in enumerate(binds):

@@ -137,6 +137,10 @@ class ClusterState:
         self.grown: list[int] = []
         #: bumped whenever ``grown`` is emptied (it is capped), so a remembered position is never misread
         self.grown_epoch = 0
+        #: nodes whose free capacity changed either way (a reserve or a release), in order, capped the same
+        #: way: counts over many nodes are kept up to date from it (the FitError text's "Insufficient" counts)
+        self.touched: list[int] = []
+        self.touched_epoch = 0
         #: requests of preemptible bound pods per priority level (DefaultPreemption's dry run reads it)
         self.ledger = PriorityLedger(self)
 
@@ -173,6 +177,20 @@ class ClusterState:
         if version != self.version or epoch != self.grown_epoch or len(grown) - pos > RECHECK_LIMIT:
             return None
         return [node for node in grown[pos:] if mask[node]]
+
+    def touch_mark(self) -> tuple[int, int, int]:
+        """Where the cluster stands for counts kept over its nodes (see :meth:`touched_since`)."""
+        return (self.version, self.touched_epoch, len(self.touched))
+
+    def touched_since(self, mark: tuple[int, int, int]) -> list[int] | None:
+        """The nodes whose free capacity changed since ``mark`` (repeats possible), or None when counts taken
+        at ``mark`` cannot be brought up to date from them: the node set changed (or a what-if was
+        reverted), or more than :data:`RECHECK_LIMIT` changes happened (counting again is cheaper)."""
+        version, epoch, pos = mark
+        touched = self.touched
+        if version != self.version or epoch != self.touched_epoch or len(touched) - pos > RECHECK_LIMIT:
+            return None
+        return touched[pos:]
 
     def add_pool(self, pool: Pool) -> None:
         self.pools[pool.name] = pool
@@ -302,6 +320,11 @@ class ClusterState:
         self.nodes[idx].pool.changes += 1
         self.clock = clock = self.clock + 1
         self.stamp[idx] = clock
+        touched = self.touched
+        if len(touched) >= GROWN_CAP:
+            touched.clear()
+            self.touched_epoch += 1
+        touched.append(idx)
         for r, q in req:
             free[r, idx] -= q
             row[r] -= q
@@ -321,6 +344,11 @@ class ClusterState:
             grown.clear()
             self.grown_epoch += 1
         grown.append(idx)
+        touched = self.touched
+        if len(touched) >= GROWN_CAP:
+            touched.clear()
+            self.touched_epoch += 1
+        touched.append(idx)
         self.clock = clock = self.clock + 1
         self.stamp[idx] = clock
         for r, q in req:

@@ -47,6 +47,9 @@ class PodShape:
         "reqvec",
         "scorecol",
         "segs",
+        "short_bits",
+        "short_counts",
+        "short_mark",
         "tolerations",
         "waiting",
     )
@@ -84,6 +87,12 @@ class PodShape:
         self.failed_mark: tuple[int, int, int] | None = None
         self.msg = ""
         self.msg_at: object = -1
+        #: NodeResourcesFit's FitError counts kept up to date: per node one bit per requested resource it
+        #: has too little of (255: not a node of this shape), the number of nodes short of each, and the
+        #: ``ClusterState.touch_mark()`` they are true at
+        self.short_bits = bytearray()
+        self.short_counts: list[int] = []
+        self.short_mark: tuple[int, int, int] | None = None
         self.eligible = 0
         self.tolerations = tolerations
         self.node_selector = node_selector

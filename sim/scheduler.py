@@ -491,9 +491,11 @@ class Scheduler:
         cluster = self.cluster
         if dynamic:
             return self._fit_error(shape, state.get("dynamic_reasons") or {})
-        # the text reads the node set and the free capacity of the nodes the shape may use
+        # the text reads the node set and, per requested resource, how many of the shape's nodes are short
         if shape.per_node or shape.mask_version != cluster.version:
             at: object = cluster.mutations
+        elif len(shape.req) <= 8:
+            at = (cluster.version, *self.fit.short_counts(shape))
         else:
             pools = cluster.pools
             at = (cluster.version, sum(pools[name].changes for name in shape.pools))

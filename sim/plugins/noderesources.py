@@ -222,31 +222,75 @@ class NodeResourcesFit:
 
     def reason_counts(self, shape: PodShape, counts: dict[str, int]) -> None:
         """Add this plugin's FitError reasons over the nodes that passed the pool/node filters: per
-        requested resource, how many of them have less of it free than the pod asks."""
-        cluster = self.cluster
-        if not shape.req:
+        requested resource, how many of them have less of it free than the pod asks.
+
+        The counts are kept on the shape and brought up to date from the nodes whose free capacity changed
+        since (:meth:`sim.cluster.ClusterState.touched_since`): a failing pod asks again and again while
+        only a few nodes change in between."""
+        req = shape.req
+        if not req:
             return
-        names = [self.reason(r) for r, _ in shape.req]
-        segs = shape.segs if shape.mask_version == cluster.version else shape.segments(cluster)
-        free = cluster.free
-        if len(segs) <= 8:  # the shape's nodes as a few contiguous runs (node pools): one vector test per run
-            rows, need = shape.reason_rows
-            short: npt.NDArray[np.int64] | None = None
-            for lo, hi in segs:
-                c = (free[rows, lo:hi] < need).sum(axis=1)
-                short = c if short is None else short + c
-            if short is None:
-                return
-            for name, cnt in zip(names, short.tolist(), strict=True):
-                if cnt:
-                    counts[name] = counts.get(name, 0) + cnt
-            return
-        mask = shape.node_mask(cluster)
-        n = cluster.n
-        for (r, q), name in zip(shape.req, names, strict=True):
-            cnt = int((mask & (free[r, :n] < q)).sum())
+        short = self.short_counts(shape) if len(req) <= 8 else self._count_short(shape)
+        for (r, _), cnt in zip(req, short, strict=True):
             if cnt:
+                name = self.reason(r)
                 counts[name] = counts.get(name, 0) + cnt
+
+    def short_counts(self, shape: PodShape) -> list[int]:
+        """Per requested resource (at most 8 of them), how many of the shape's nodes have too little of it
+        free, brought up to date from the nodes that changed since it was last asked."""
+        cluster = self.cluster
+        mark = shape.short_mark
+        since = None if mark is None else cluster.touched_since(mark)
+        if since is None:
+            return self._count_short(shape)
+        bits = shape.short_bits
+        short = shape.short_counts
+        pyfree = cluster.pyfree
+        req = shape.req
+        for node in since:
+            old = bits[node]
+            if old == OUTSIDE:
+                continue
+            row = pyfree[node]
+            new = 0
+            bit = 1
+            for r, q in req:
+                if row[r] < q:
+                    new |= bit
+                bit <<= 1
+            if new != old:
+                bits[node] = new
+                i = 0
+                diff = old ^ new
+                while diff:
+                    if diff & 1:
+                        short[i] += 1 if new >> i & 1 else -1
+                    diff >>= 1
+                    i += 1
+        shape.short_mark = cluster.touch_mark()
+        return short
+
+    def _count_short(self, shape: PodShape) -> list[int]:
+        """Count afresh (and, for up to 8 requested resources, remember which nodes are short of what)."""
+        cluster = self.cluster
+        shape.node_mask(cluster)
+        eligible = shape.idx
+        rows, need = shape.reason_rows
+        k = len(shape.req)
+        short = cluster.free[rows][:, eligible] < need if eligible.size else np.zeros((k, 0), dtype=bool)
+        counts: list[int] = short.sum(axis=1).tolist()
+        if k <= 8:
+            bits = np.full(cluster.free.shape[1], OUTSIDE, dtype=np.uint8)
+            bits[eligible] = (short * (1 << np.arange(k))[:, None]).sum(axis=0)
+            shape.short_bits = bytearray(bits.tobytes())
+            shape.short_counts = counts
+            shape.short_mark = cluster.touch_mark()
+        return counts
+
+
+#: :attr:`sim.pods.PodShape.short_bits` of a node the shape may not use
+OUTSIDE = 255
 
 
 register("NodeResourcesFit")(NodeResourcesFit)

@@ -167,7 +167,7 @@ class ClusterState:
         """Where the cluster stands for a "fits nowhere" verdict (see :attr:`grown` and :meth:`grown_since`)."""
         return (self.version, self.grown_epoch, len(self.grown))
 
-    def grown_since(self, mark: tuple[int, int, int], mask: npt.NDArray[np.bool_]) -> list[int] | None:
+    def grown_since(self, mark: tuple[int, int, int], mask: bytes) -> list[int] | None:
         """The nodes of ``mask`` whose free capacity grew since ``mark`` (repeats possible): the only ones
         that can have changed a "fits nowhere" verdict reached at ``mark``. None when that cannot be told
         — nodes came, went or were cordoned (a what-if revert counts as that too) — or more than

@@ -29,6 +29,7 @@ class PodShape:
         "idx",
         "key",
         "mask",
+        "mask_bytes",
         "mask_version",
         "msg",
         "msg_at",
@@ -108,6 +109,7 @@ class PodShape:
         self.plan: Any = None
         self.plan_version = -1
         self.mask: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self.mask_bytes = b""
         #: the indexes of the nodes in ``mask``
         self.idx: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self.mask_version = -1
@@ -154,6 +156,8 @@ class PodShape:
                         self.pools.append(pool.name)
                 m &= cluster.ready[:n]
             self.mask = m
+            #: the same as bytes (0 or 1 per node): one node's answer without a numpy scalar
+            self.mask_bytes = m.tobytes()
             self.mask_version = cluster.version
             # contiguous runs of eligible nodes (node pools are contiguous, so usually one per pool)
             edges = np.flatnonzero(np.diff(np.concatenate(([0], m.view(np.int8), [0]))))

@@ -156,7 +156,7 @@ class Preemption:
         """
         cluster = self.cluster
         shape = pod.shape
-        grown = cluster.grown_since(mark, shape.mask)
+        grown = cluster.grown_since(mark, shape.mask_bytes)
         if grown is None:
             return False
         pyfree = cluster.pyfree

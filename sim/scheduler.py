@@ -330,8 +330,10 @@ class Scheduler:
             waiting = shape.waiting
             if not waiting:
                 continue
-            mask = shape.mask if shape.mask_version == version else shape.node_mask(cluster)
-            if node >= mask.shape[0] or not mask[node]:
+            if shape.mask_version != version:
+                shape.node_mask(cluster)
+            mask = shape.mask_bytes
+            if node >= len(mask) or not mask[node]:
                 continue
             k = len(waiting)
             for r, q in shape.req:
@@ -416,7 +418,7 @@ class Scheduler:
     def _fits_nowhere_still(self, shape: PodShape, mark: tuple[int, int, int]) -> bool:
         """Does no node fit ``shape`` yet, given that none did at ``mark``? Only the nodes that gained
         free capacity since can have changed that verdict."""
-        grown = self.cluster.grown_since(mark, shape.mask)
+        grown = self.cluster.grown_since(mark, shape.mask_bytes)
         if grown is None:
             return False
         pyfree = self.cluster.pyfree

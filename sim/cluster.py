@@ -33,7 +33,8 @@ from sim.snapshot import Fork, UndoLog
 
 Req = tuple[tuple[int, int], ...]  # ((resource index, milli), ...) of the non-zero requests
 
-#: how many grown nodes :attr:`ClusterState.grown` keeps before it starts over (a new ``grown_epoch``)
+#: how many grown nodes :attr:`Pool.grown` keeps before it starts over (a new ``grown_epoch``); the same cap
+#: for :attr:`ClusterState.touched`
 GROWN_CAP = 1 << 16
 #: past this many nodes that gained capacity since a "fits nowhere" verdict, the verdict is searched
 #: again rather than checked node by node (:meth:`ClusterState.grown_since`)
@@ -58,7 +59,8 @@ def is_accelerator(resource: str) -> bool:
 class Pool:
     """A node pool: nodes that share labels, taints, allocatable and price."""
 
-    __slots__ = ("alloc", "changes", "held", "labels", "name", "nodes", "price", "ready", "taints")
+    __slots__ = ("alloc", "changes", "grown", "grown_epoch", "held", "labels", "name", "nodes", "price", "ready",
+                 "taints")
 
     def __init__(self, name: str, labels: Mapping[str, str], taints: Sequence[Mapping[str, Any]],
                  alloc: Mapping[str, int], price: float | None) -> None:
@@ -73,6 +75,12 @@ class Pool:
         self.changes = 0
         #: per priority level, how many preemptible pods are bound on its nodes (the priority ledger's)
         self.held: dict[int, int] = {}
+        #: its nodes whose free capacity grew (a release), in order: a verdict "fits nowhere" reached when
+        #: this log was ``k`` long still holds while the node set is the same (``ClusterState.version``) and
+        #: none of the nodes logged since ``k`` can take the pod — binds only ever shrink free capacity
+        self.grown: list[int] = []
+        #: bumped whenever ``grown`` is emptied (it is capped), so a remembered position is never misread
+        self.grown_epoch = 0
 
 
 class Node:
@@ -131,12 +139,6 @@ class ClusterState:
         self.stamp: array[int] = array("q")
         #: the last stamp handed out (a node whose stamp is newer than a remembered clock value changed since)
         self.clock = 0
-        #: nodes whose free capacity grew (a release), in order: a verdict "fits nowhere" reached when this
-        #: log was ``k`` long still holds while the node set is the same (``version``) and none of the nodes
-        #: logged since ``k`` can take the pod — binds only ever shrink free capacity
-        self.grown: list[int] = []
-        #: bumped whenever ``grown`` is emptied (it is capped), so a remembered position is never misread
-        self.grown_epoch = 0
         #: nodes whose free capacity changed either way (a reserve or a release), in order, capped the same
         #: way: counts over many nodes are kept up to date from it (the FitError text's "Insufficient" counts)
         self.touched: list[int] = []
@@ -163,20 +165,41 @@ class ClusterState:
     def n(self) -> int:
         return len(self.nodes)
 
-    def mark(self) -> tuple[int, int, int]:
-        """Where the cluster stands for a "fits nowhere" verdict (see :attr:`grown` and :meth:`grown_since`)."""
-        return (self.version, self.grown_epoch, len(self.grown))
+    def mark(self, pools: Sequence[str]) -> tuple[int, ...]:
+        """Where the cluster stands for a "fits nowhere" verdict over the nodes of ``pools`` (see
+        :attr:`Pool.grown` and :meth:`grown_since`)."""
+        if len(pools) == 1:
+            p = self.pools[pools[0]]
+            return (self.version, p.grown_epoch, len(p.grown))
+        out = [self.version]
+        for name in pools:
+            p = self.pools[name]
+            out += (p.grown_epoch, len(p.grown))
+        return tuple(out)
 
-    def grown_since(self, mark: tuple[int, int, int], mask: bytes) -> list[int] | None:
-        """The nodes of ``mask`` whose free capacity grew since ``mark`` (repeats possible): the only ones
-        that can have changed a "fits nowhere" verdict reached at ``mark``. None when that cannot be told
-        — nodes came, went or were cordoned (a what-if revert counts as that too) — or more than
-        :data:`RECHECK_LIMIT` nodes grew (searching again is cheaper)."""
-        version, epoch, pos = mark
-        grown = self.grown
-        if version != self.version or epoch != self.grown_epoch or len(grown) - pos > RECHECK_LIMIT:
+    def grown_since(self, mark: tuple[int, ...], pools: Sequence[str], mask: bytes) -> list[int] | None:
+        """The nodes of ``mask`` in ``pools`` (the pools ``mark`` was taken for) whose free capacity grew since
+        ``mark`` (repeats possible): the only ones that can have changed a "fits nowhere" verdict reached at
+        ``mark``. None when that cannot be told — nodes came, went or were cordoned (a what-if revert counts
+        as that too) — or more than :data:`RECHECK_LIMIT` nodes grew (searching again is cheaper)."""
+        if mark[0] != self.version:
             return None
-        return [node for node in grown[pos:] if mask[node]]
+        out: list[int] = []
+        room = RECHECK_LIMIT
+        at = 1
+        for name in pools:
+            p = self.pools[name]
+            grown = p.grown
+            pos = mark[at + 1]
+            if mark[at] != p.grown_epoch:
+                return None
+            room -= len(grown) - pos
+            if room < 0:
+                return None
+            if len(grown) > pos:
+                out += [node for node in grown[pos:] if mask[node]]
+            at += 2
+        return out
 
     def touch_mark(self) -> tuple[int, int, int]:
         """Where the cluster stands for counts kept over its nodes (see :meth:`touched_since`)."""
@@ -338,11 +361,12 @@ class ClusterState:
         free = self._free_items
         row = self.pyfree[idx]
         self.mutations += 1
-        self.nodes[idx].pool.changes += 1
-        grown = self.grown
+        pool = self.nodes[idx].pool
+        pool.changes += 1
+        grown = pool.grown
         if len(grown) >= GROWN_CAP:
             grown.clear()
-            self.grown_epoch += 1
+            pool.grown_epoch += 1
         grown.append(idx)
         touched = self.touched
         if len(touched) >= GROWN_CAP:

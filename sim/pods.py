@@ -10,6 +10,7 @@ see :mod:`sim.framework`) and the node masks they give are computed once per sha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,7 @@ class PodShape:
         #: ClusterState.mutations when this shape last found no node / last FitError text (caches)
         self.failed_at = -1
         #: ClusterState.mark() when this shape last found no node (see ``Scheduler.find_node``)
-        self.failed_mark: tuple[int, int, int] | None = None
+        self.failed_mark: tuple[int, ...] | None = None
         self.msg = ""
         self.msg_at: object = -1
         #: NodeResourcesFit's FitError counts kept up to date: per node one bit per requested resource it
@@ -165,6 +166,11 @@ class PodShape:
             self.idx = np.flatnonzero(m)
             self.eligible = int(self.idx.size)
         return self.mask
+
+    def pool_names(self, cluster: ClusterState) -> Sequence[str]:
+        """The node pools this shape may use (every pool when a node-level plugin decides node by node);
+        ``node_mask`` must be current."""
+        return tuple(cluster.pools) if self.per_node else self.pools
 
     def segments(self, cluster: ClusterState) -> list[tuple[int, int]]:
         if self.mask_version != cluster.version:

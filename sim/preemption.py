@@ -117,7 +117,7 @@ class Preemption:
         self._hopeless: dict[tuple[object, int], int] = {}
         #: (shape key, priority) -> ClusterState.mark() when not even removing every lower-priority pod made
         #: room on any node: that stays so until a node the shape may use gains free capacity
-        self._no_room: dict[tuple[object, int], tuple[int, int, int]] = {}
+        self._no_room: dict[tuple[object, int], tuple[int, ...]] = {}
         #: requests -> the index (in them) of the resource that last ruled out every node
         self._scarce: dict[object, int] = {}
         #: (top level, requests) -> the dry runs remembered for it, per node
@@ -135,18 +135,18 @@ class Preemption:
         mark = self._no_room.get(memo)
         if mark is not None:
             if self._still_no_room(pod, mark):
-                self._no_room[memo] = cluster.mark()
+                self._no_room[memo] = cluster.mark(pod.shape.pool_names(cluster))
                 return None
             del self._no_room[memo]
         found = self._find(pod, prios)
         if isinstance(found, NoRoom):
-            self._no_room[memo] = cluster.mark()
+            self._no_room[memo] = cluster.mark(pod.shape.pool_names(cluster))
             return None
         if found is None:
             self._hopeless[memo] = cluster.mutations
         return found
 
-    def _still_no_room(self, pod: SimPod, mark: tuple[int, int, int]) -> bool:
+    def _still_no_room(self, pod: SimPod, mark: tuple[int, ...]) -> bool:
         """Is "no node has room even without every lower-priority pod" (found at ``mark``) still true?
 
         A node's room for the pod — its free capacity plus the requests of the preemptible pods below the
@@ -156,7 +156,9 @@ class Preemption:
         """
         cluster = self.cluster
         shape = pod.shape
-        grown = cluster.grown_since(mark, shape.mask_bytes)
+        if shape.mask_version != cluster.version:
+            return False  # the node set changed
+        grown = cluster.grown_since(mark, shape.pool_names(cluster), shape.mask_bytes)
         if grown is None:
             return False
         pyfree = cluster.pyfree

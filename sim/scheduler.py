@@ -390,7 +390,7 @@ class Scheduler:
         """The fast path (only pool/node/free plugins apply): the best feasible node, or -1.
 
         "No node fits" is remembered: binds only take capacity away, so it stays true until a node the
-        shape may use gains free capacity (a release: :attr:`sim.cluster.ClusterState.grown`) and can
+        shape may use gains free capacity (a release: :attr:`sim.cluster.Pool.grown`) and can
         take the pod, or the node set changes. With ``percentageOfNodesToScore`` a search moves the
         shape's sampling cursor even when it finds nothing, so there it is remembered only while nothing
         at all changed.
@@ -401,7 +401,7 @@ class Scheduler:
         mark = shape.failed_mark
         if mark is not None:
             if self._fits_nowhere_still(shape, mark):
-                shape.failed_mark = cluster.mark()
+                shape.failed_mark = cluster.mark(shape.pool_names(cluster))
                 shape.failed_at = cluster.mutations
                 return -1
             shape.failed_mark = None
@@ -412,13 +412,15 @@ class Scheduler:
         if node < 0:
             shape.failed_at = cluster.mutations
             if self.fit.pct is None:
-                shape.failed_mark = cluster.mark()
+                shape.failed_mark = cluster.mark(shape.pool_names(cluster))
         return node
 
-    def _fits_nowhere_still(self, shape: PodShape, mark: tuple[int, int, int]) -> bool:
+    def _fits_nowhere_still(self, shape: PodShape, mark: tuple[int, ...]) -> bool:
         """Does no node fit ``shape`` yet, given that none did at ``mark``? Only the nodes that gained
         free capacity since can have changed that verdict."""
-        grown = self.cluster.grown_since(mark, shape.mask_bytes)
+        if shape.mask_version != self.cluster.version:
+            return False  # the node set changed
+        grown = self.cluster.grown_since(mark, shape.pool_names(self.cluster), shape.mask_bytes)
         if grown is None:
             return False
         pyfree = self.cluster.pyfree

@@ -1,7 +1,8 @@
 """The "fits nowhere" memos are only a faster way to the same answer.
 
 A shape that found no node, and a pod for which not even removing every lower-priority pod made room,
-keep that verdict until a node they may use gains free capacity (``ClusterState.grown_since``). With
+keep that verdict until a node they may use gains free capacity (``ClusterState.grown_since``, over the
+pools the shape may use: the scenarios mix shapes of one pool and shapes of several). With
 ``RECHECK_LIMIT`` at -1 no remembered verdict is ever trusted and every attempt searches again: random
 overloaded scenarios with priorities (pods queue, back off, preempt) must give byte-identical timelines
 both ways.
@@ -23,22 +24,26 @@ WL = """
     arrival: {{poisson: {{meanInterval: {every}s}}}}
     count: {count}
     priority: {priority}
-    template: {{requests: {{cpu: "{cpu}", nvidia.com/gpu: "{gpu}"}}}}
+    template: {{requests: {{cpu: "{cpu}", nvidia.com/gpu: "{gpu}"}}{selector}}}
     duration: {{exponential: {{mean: {mean}s}}}}"""
+POOL = ('\n    - {{name: {name}, count: {count}, labels: {{pool: {name}}}, '
+        'allocatable: {{cpu: "32", memory: 256Gi, nvidia.com/gpu: "8"}}}}')
 
 
 @st.composite
 def overloaded(draw: st.DrawFn) -> str:
-    nodes = draw(st.integers(2, 6))
+    """One to three GPU pools; a workload asks for one pool (a nodeSelector) or may use them all."""
+    pools = [f"gpu{j}" for j in range(draw(st.integers(1, 3)))]
+    nodes = "".join(POOL.format(name=name, count=draw(st.integers(1, 3))) for name in pools)
     wls = "".join(WL.format(i=i, every=draw(st.integers(2, 30)), count=draw(st.integers(60, 150)),
                             priority=draw(st.sampled_from([0, 100, 500, 1000])),
                             cpu=draw(st.sampled_from(["1", "4", "8"])), gpu=draw(st.sampled_from([1, 2, 4, 8])),
-                            mean=draw(st.integers(1000, 4000)))
+                            mean=draw(st.integers(1000, 4000)),
+                            selector=draw(st.sampled_from(["", *(f", nodeSelector: {{pool: {p}}}" for p in pools)])))
                   for i in range(draw(st.integers(2, 4))))
     return ("apiVersion: kubetwin.dev/v1alpha1\nkind: Scenario\nmetadata: {name: memo}\nspec:\n  seed: 3\n"
-            "  duration: 4h\n  scheduler: {scoring: MostAllocated}\n  cluster:\n    nodePools:\n"
-            f"    - {{name: gpu, count: {nodes}, allocatable: {{cpu: \"32\", memory: 256Gi, nvidia.com/gpu: \"8\"}}}}\n"
-            f"  workloads:{wls}\n")
+            "  duration: 4h\n  scheduler: {scoring: MostAllocated}\n  cluster:\n    nodePools:"
+            f"{nodes}\n  workloads:{wls}\n")
 
 
 def both_ways(path: Path, out: Path) -> tuple[bytes, bytes]:
@@ -67,8 +72,8 @@ def test_the_pending_path_preempts(tmp_path: Path) -> None:
         "apiVersion: kubetwin.dev/v1alpha1\nkind: Scenario\nmetadata: {name: memo}\nspec:\n  seed: 3\n"
         "  duration: 4h\n  scheduler: {scoring: MostAllocated}\n  cluster:\n    nodePools:\n"
         "    - {name: gpu, count: 3, allocatable: {cpu: \"32\", memory: 256Gi, nvidia.com/gpu: \"8\"}}\n"
-        "  workloads:" + WL.format(i=0, every=5, count=100, priority=0, cpu="1", gpu=1, mean=2000)
-        + WL.format(i=1, every=20, count=40, priority=1000, cpu="8", gpu=8, mean=1000) + "\n")
+        "  workloads:" + WL.format(i=0, every=5, count=100, priority=0, cpu="1", gpu=1, mean=2000, selector="")
+        + WL.format(i=1, every=20, count=40, priority=1000, cpu="8", gpu=8, mean=1000, selector="") + "\n")
     p = tmp_path / "s.yaml"
     p.write_text(text, encoding="utf-8")
     a, b = both_ways(p, tmp_path)

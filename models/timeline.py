@@ -120,14 +120,24 @@ def event_time(t: float) -> float:
     return float(int(tt)) if tt == int(tt) else tt
 
 
+def _six_decimals(x: float) -> str:
+    """``repr(round(x, 6))`` for a float from 0.0001 up to 10⁹, a quarter of the cost: both round the exact
+    binary value to six decimals, and a decimal of at most 15 significant digits is the shortest text that
+    reads back as its float, so it is what ``repr`` prints (less its trailing zeros)."""
+    s = f"{x:.6f}".rstrip("0")
+    return s + "0" if s[-1] == "." else s
+
+
 def time_text(t: float) -> str:
-    """``repr(event_time(t))``, a quarter of the cost: from 0.0001 up to 10⁹ both round the exact binary
-    value to six decimals, and a decimal of at most 15 significant digits is the shortest text that reads
-    back as its float, so it is what ``repr`` prints (less its trailing zeros)."""
-    if 1e-4 <= t < 1e9:
-        s = f"{t:.6f}".rstrip("0")
-        return s + "0" if s[-1] == "." else s
-    return repr(event_time(t))
+    """``repr(event_time(t))``: an event's time as the timeline prints it."""
+    return _six_decimals(t) if 1e-4 <= t < 1e9 else repr(event_time(t))
+
+
+def seconds_text(x: float) -> str:
+    """``encode_value(round(x, 6))``: a duration in seconds as a payload prints it (``runtimeSeconds``)."""
+    if type(x) is float and 1e-4 <= x < 1e9:
+        return _six_decimals(x)
+    return encode_value(round(x, 6))
 
 
 #: An object reference encoded once: ``(obj, group, plain)`` — ``"obj":{…}``, the ``,"group":…`` that follows

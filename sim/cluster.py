@@ -33,11 +33,11 @@ from sim.snapshot import Fork, UndoLog
 
 Req = tuple[tuple[int, int], ...]  # ((resource index, milli), ...) of the non-zero requests
 
-#: how many grown nodes :attr:`Pool.grown` keeps before it starts over (a new ``grown_epoch``); the same cap
-#: for :attr:`ClusterState.touched`
-GROWN_CAP = 1 << 16
-#: past this many nodes that gained capacity since a "fits nowhere" verdict, the verdict is searched
-#: again rather than checked node by node (:meth:`ClusterState.grown_since`)
+#: how many nodes a :class:`NodeLog` holds before it starts over (under a new epoch)
+NODE_LOG_CAP = 1 << 16
+#: past this many logged changes since a verdict or a count was taken, it is searched or counted again
+#: rather than brought up to date node by node (:meth:`ClusterState.grown_since`,
+#: :meth:`ClusterState.touched_since`)
 RECHECK_LIMIT = 256
 #: how many binds and unbinds a priority level's queue holds before the level drops its array (it is
 #: rebuilt from its pods when next read)
@@ -56,11 +56,41 @@ def is_accelerator(resource: str) -> bool:
     return resource in ACCELERATOR_RESOURCES or resource.endswith("/gpu")
 
 
+class NodeLog:
+    """Nodes in the order something happened to them (their free capacity grew; it changed), for verdicts
+    and counts kept over many nodes that only those nodes can have changed. Capped: past
+    :data:`NODE_LOG_CAP` entries it starts over under a new ``epoch``, so a remembered position
+    (:meth:`mark`) is never misread."""
+
+    __slots__ = ("epoch", "nodes")
+
+    def __init__(self) -> None:
+        self.nodes: list[int] = []
+        self.epoch = 0
+
+    def add(self, idx: int) -> None:
+        nodes = self.nodes
+        if len(nodes) >= NODE_LOG_CAP:
+            nodes.clear()
+            self.epoch += 1
+        nodes.append(idx)
+
+    def mark(self) -> tuple[int, int]:
+        return self.epoch, len(self.nodes)
+
+    def since(self, epoch: int, pos: int, limit: int) -> list[int] | None:
+        """The nodes logged since ``(epoch, pos)`` (repeats possible), or None when that cannot be told or
+        they are more than ``limit``."""
+        nodes = self.nodes
+        if epoch != self.epoch or len(nodes) - pos > limit:
+            return None
+        return nodes[pos:]
+
+
 class Pool:
     """A node pool: nodes that share labels, taints, allocatable and price."""
 
-    __slots__ = ("alloc", "changes", "grown", "grown_epoch", "held", "labels", "name", "nodes", "price", "ready",
-                 "taints")
+    __slots__ = ("alloc", "grown", "held", "labels", "name", "nodes", "price", "ready", "taints")
 
     def __init__(self, name: str, labels: Mapping[str, str], taints: Sequence[Mapping[str, Any]],
                  alloc: Mapping[str, int], price: float | None) -> None:
@@ -71,16 +101,12 @@ class Pool:
         self.price = price
         self.nodes: list[int] = []
         self.ready = 0  # how many of its nodes are Ready
-        #: bumped whenever the free capacity of one of its nodes changes (verdicts about it cached against it)
-        self.changes = 0
         #: per priority level, how many preemptible pods are bound on its nodes (the priority ledger's)
         self.held: dict[int, int] = {}
-        #: its nodes whose free capacity grew (a release), in order: a verdict "fits nowhere" reached when
-        #: this log was ``k`` long still holds while the node set is the same (``ClusterState.version``) and
-        #: none of the nodes logged since ``k`` can take the pod — binds only ever shrink free capacity
-        self.grown: list[int] = []
-        #: bumped whenever ``grown`` is emptied (it is capped), so a remembered position is never misread
-        self.grown_epoch = 0
+        #: its nodes whose free capacity grew (a release): a verdict "fits nowhere" reached at a mark of
+        #: this log still holds while the node set is the same (``ClusterState.version``) and none of the
+        #: nodes logged since can take the pod — binds only ever shrink free capacity
+        self.grown = NodeLog()
 
 
 class Node:
@@ -139,10 +165,9 @@ class ClusterState:
         self.stamp: array[int] = array("q")
         #: the last stamp handed out (a node whose stamp is newer than a remembered clock value changed since)
         self.clock = 0
-        #: nodes whose free capacity changed either way (a reserve or a release), in order, capped the same
-        #: way: counts over many nodes are kept up to date from it (the FitError text's "Insufficient" counts)
-        self.touched: list[int] = []
-        self.touched_epoch = 0
+        #: nodes whose free capacity changed either way (a reserve or a release): counts over many nodes are
+        #: kept up to date from it (the FitError text's "Insufficient" counts)
+        self.touched = NodeLog()
         #: requests of preemptible bound pods per priority level (DefaultPreemption's dry run reads it)
         self.ledger = PriorityLedger(self)
 
@@ -168,13 +193,9 @@ class ClusterState:
     def mark(self, pools: Sequence[str]) -> tuple[int, ...]:
         """Where the cluster stands for a "fits nowhere" verdict over the nodes of ``pools`` (see
         :attr:`Pool.grown` and :meth:`grown_since`)."""
-        if len(pools) == 1:
-            p = self.pools[pools[0]]
-            return (self.version, p.grown_epoch, len(p.grown))
         out = [self.version]
         for name in pools:
-            p = self.pools[name]
-            out += (p.grown_epoch, len(p.grown))
+            out += self.pools[name].grown.mark()
         return tuple(out)
 
     def grown_since(self, mark: tuple[int, ...], pools: Sequence[str], mask: bytes) -> list[int] | None:
@@ -186,34 +207,25 @@ class ClusterState:
             return None
         out: list[int] = []
         room = RECHECK_LIMIT
-        at = 1
-        for name in pools:
-            p = self.pools[name]
-            grown = p.grown
-            pos = mark[at + 1]
-            if mark[at] != p.grown_epoch:
+        for i, name in enumerate(pools):
+            grown = self.pools[name].grown.since(mark[2 * i + 1], mark[2 * i + 2], room)
+            if grown is None:
                 return None
-            room -= len(grown) - pos
-            if room < 0:
-                return None
-            if len(grown) > pos:
-                out += [node for node in grown[pos:] if mask[node]]
-            at += 2
+            room -= len(grown)
+            out += [node for node in grown if mask[node]]
         return out
 
     def touch_mark(self) -> tuple[int, int, int]:
         """Where the cluster stands for counts kept over its nodes (see :meth:`touched_since`)."""
-        return (self.version, self.touched_epoch, len(self.touched))
+        return (self.version, *self.touched.mark())
 
     def touched_since(self, mark: tuple[int, int, int]) -> list[int] | None:
         """The nodes whose free capacity changed since ``mark`` (repeats possible), or None when counts taken
         at ``mark`` cannot be brought up to date from them: the node set changed (or a what-if was
         reverted), or more than :data:`RECHECK_LIMIT` changes happened (counting again is cheaper)."""
-        version, epoch, pos = mark
-        touched = self.touched
-        if version != self.version or epoch != self.touched_epoch or len(touched) - pos > RECHECK_LIMIT:
+        if mark[0] != self.version:
             return None
-        return touched[pos:]
+        return self.touched.since(mark[1], mark[2], RECHECK_LIMIT)
 
     def add_pool(self, pool: Pool) -> None:
         self.pools[pool.name] = pool
@@ -340,14 +352,9 @@ class ClusterState:
         free = self._free_items
         row = self.pyfree[idx]
         self.mutations += 1
-        self.nodes[idx].pool.changes += 1
         self.clock = clock = self.clock + 1
         self.stamp[idx] = clock
-        touched = self.touched
-        if len(touched) >= GROWN_CAP:
-            touched.clear()
-            self.touched_epoch += 1
-        touched.append(idx)
+        self.touched.add(idx)
         for r, q in req:
             free[r, idx] -= q
             row[r] -= q
@@ -361,18 +368,8 @@ class ClusterState:
         free = self._free_items
         row = self.pyfree[idx]
         self.mutations += 1
-        pool = self.nodes[idx].pool
-        pool.changes += 1
-        grown = pool.grown
-        if len(grown) >= GROWN_CAP:
-            grown.clear()
-            pool.grown_epoch += 1
-        grown.append(idx)
-        touched = self.touched
-        if len(touched) >= GROWN_CAP:
-            touched.clear()
-            self.touched_epoch += 1
-        touched.append(idx)
+        self.nodes[idx].pool.grown.add(idx)
+        self.touched.add(idx)
         self.clock = clock = self.clock + 1
         self.stamp[idx] = clock
         for r, q in req:
@@ -450,7 +447,6 @@ class PriorityLedger:
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self._levels: dict[int, npt.NDArray[np.int64]] = {}
-        self.counts: dict[int, int] = {}
         #: per level, its bound preemptible pods: pod seq -> (node, requests)
         self._members: dict[int, dict[int, tuple[int, Req]]] = {}
         #: per level with an array, (node, requests, +1 or -1) not applied to it yet; a level left unread
@@ -461,6 +457,11 @@ class PriorityLedger:
         #: pool, and the node set stays
         self._below: dict[tuple[int, tuple[str, ...] | None], list[int]] = {}
         self._below_version = -1
+
+    @property
+    def counts(self) -> dict[int, int]:
+        """Per priority level, how many preemptible pods are bound."""
+        return {prio: len(members) for prio, members in self._members.items()}
 
     @property
     def levels(self) -> dict[int, npt.NDArray[np.int64]]:
@@ -505,8 +506,6 @@ class PriorityLedger:
             if len(queued) >= LEDGER_QUEUE_CAP:  # unread for long: keep the members only
                 del self._queued[prio]
                 del self._levels[prio]
-        counts = self.counts
-        counts[prio] = counts.get(prio, 0) + sign
         held = self.cluster.nodes[node].pool.held
         count = held.get(prio, 0) + sign
         held[prio] = count
@@ -536,7 +535,7 @@ class PriorityLedger:
         known = self._below.get(key)
         if known is None:
             if pools is None:
-                held = {p for p, c in self.counts.items() if c > 0 and p < prio}
+                held = {p for p, members in self._members.items() if members and p < prio}
             else:
                 held = {p for name in pools for p, c in cluster.pools[name].held.items() if c > 0 and p < prio}
             known = self._below[key] = sorted(held)

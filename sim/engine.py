@@ -22,7 +22,6 @@ import random
 import time
 from collections.abc import Callable
 from collections.abc import Generator as PyGenerator
-from math import isfinite
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -36,12 +35,11 @@ from models.timeline import (
     RefTemplate,
     TimelineWriter,
     dumps,
-    encode_value,
     event_time,
     key_prefix,
     quote,
     ref,
-    time_text,
+    seconds_text,
     with_key,
 )
 from sim.build import Blueprint
@@ -123,9 +121,8 @@ class Simulation:
         self.timers = 0
         self.finish = self.env.event()
         self._wake = self.env.event()
-        #: the time the backoff timer is armed for (:meth:`_cycle`)
-        self._armed: float | None = None
-        self._armed_timer: simpy.Event | None = None
+        #: the backoff timer (:meth:`_cycle`): the time it is armed for, and its event
+        self._armed: tuple[float, simpy.Event] | None = None
         self._created_data: dict[int, str] = {}
         #: per encoded PodCreated template: the text before its per-pod ``runtimeSeconds`` value
         self._created_prefix: dict[str, str] = {}
@@ -429,15 +426,14 @@ class Simulation:
         self._wake = wake = env.event()
         wake.callbacks.append(self._cycle)
         nb = sched.next_backoff()
-        if nb is not None and nb != self._armed:
-            self._armed = nb
-            self._armed_timer = timer = env.timeout(max(0.0, nb - env.now))
+        if nb is not None and (self._armed is None or self._armed[0] != nb):
+            timer = env.timeout(max(0.0, nb - env.now))
             timer.callbacks.append(self._backoff_ended)
+            self._armed = (nb, timer)
 
     def _backoff_ended(self, timer: object) -> None:
-        if timer is self._armed_timer:  # (it may fire a hair before the time it was armed for)
+        if self._armed is not None and timer is self._armed[1]:  # (it may fire a hair before its time)
             self._armed = None
-            self._armed_timer = None
         if not self._wake.triggered:
             self._cycle(None)
 
@@ -571,12 +567,7 @@ class Simulation:
             head = self._created_prefix.get(static)
             if head is None:
                 head = self._created_prefix[static] = key_prefix(static, "runtimeSeconds")
-            if type(runtime) is float and 1e-4 <= runtime < 1e9:  # time_text's range: repr(round(runtime, 6))
-                data = head + time_text(runtime) + "}"
-            else:
-                seconds = round(runtime, 6)
-                data = head + (repr(seconds) if type(seconds) is float and isfinite(seconds)
-                               else encode_value(seconds)) + "}"
+            data = head + seconds_text(runtime) + "}"
         self.writer.emit_data(now, "PodCreated", pod.ref, data)
         if self._on_created:
             for fn in self._on_created:

@@ -167,10 +167,22 @@ class PodShape:
             self.eligible = int(self.idx.size)
         return self.mask
 
-    def pool_names(self, cluster: ClusterState) -> Sequence[str]:
-        """The node pools this shape may use (every pool when a node-level plugin decides node by node);
-        ``node_mask`` must be current."""
+    def _pool_names(self, cluster: ClusterState) -> Sequence[str]:
+        """The node pools this shape may use (every pool when a node-level plugin decides node by node)."""
         return tuple(cluster.pools) if self.per_node else self.pools
+
+    def fit_mark(self, cluster: ClusterState) -> tuple[int, ...]:
+        """Where the cluster stands for a "fits nowhere" verdict about this shape (``node_mask`` current):
+        see :meth:`grown_since`."""
+        return cluster.mark(self._pool_names(cluster))
+
+    def grown_since(self, cluster: ClusterState, mark: tuple[int, ...]) -> list[int] | None:
+        """The nodes this shape may use whose free capacity grew since :meth:`fit_mark` gave ``mark``: the only
+        ones that can have changed a verdict "fits nowhere" reached then. None when that cannot be told
+        (:meth:`sim.cluster.ClusterState.grown_since`; the node set changed)."""
+        if self.mask_version != cluster.version:
+            return None
+        return cluster.grown_since(mark, self._pool_names(cluster), self.mask_bytes)
 
     def segments(self, cluster: ClusterState) -> list[tuple[int, int]]:
         if self.mask_version != cluster.version:

@@ -135,12 +135,12 @@ class Preemption:
         mark = self._no_room.get(memo)
         if mark is not None:
             if self._still_no_room(pod, mark):
-                self._no_room[memo] = cluster.mark(pod.shape.pool_names(cluster))
+                self._no_room[memo] = pod.shape.fit_mark(cluster)
                 return None
             del self._no_room[memo]
         found = self._find(pod, prios)
         if isinstance(found, NoRoom):
-            self._no_room[memo] = cluster.mark(pod.shape.pool_names(cluster))
+            self._no_room[memo] = pod.shape.fit_mark(cluster)
             return None
         if found is None:
             self._hopeless[memo] = cluster.mutations
@@ -156,9 +156,7 @@ class Preemption:
         """
         cluster = self.cluster
         shape = pod.shape
-        if shape.mask_version != cluster.version:
-            return False  # the node set changed
-        grown = cluster.grown_since(mark, shape.pool_names(cluster), shape.mask_bytes)
+        grown = shape.grown_since(cluster, mark)
         if grown is None:
             return False
         pyfree = cluster.pyfree

@@ -401,7 +401,7 @@ class Scheduler:
         mark = shape.failed_mark
         if mark is not None:
             if self._fits_nowhere_still(shape, mark):
-                shape.failed_mark = cluster.mark(shape.pool_names(cluster))
+                shape.failed_mark = shape.fit_mark(cluster)
                 shape.failed_at = cluster.mutations
                 return -1
             shape.failed_mark = None
@@ -412,15 +412,13 @@ class Scheduler:
         if node < 0:
             shape.failed_at = cluster.mutations
             if self.fit.pct is None:
-                shape.failed_mark = cluster.mark(shape.pool_names(cluster))
+                shape.failed_mark = shape.fit_mark(cluster)
         return node
 
     def _fits_nowhere_still(self, shape: PodShape, mark: tuple[int, ...]) -> bool:
         """Does no node fit ``shape`` yet, given that none did at ``mark``? Only the nodes that gained
         free capacity since can have changed that verdict."""
-        if shape.mask_version != self.cluster.version:
-            return False  # the node set changed
-        grown = self.cluster.grown_since(mark, shape.pool_names(self.cluster), shape.mask_bytes)
+        grown = shape.grown_since(self.cluster, mark)
         if grown is None:
             return False
         pyfree = self.cluster.pyfree
@@ -498,11 +496,8 @@ class Scheduler:
         # the text reads the node set and, per requested resource, how many of the shape's nodes are short
         if shape.per_node or shape.mask_version != cluster.version:
             at: object = cluster.mutations
-        elif len(shape.req) <= 8:
-            at = (cluster.version, *self.fit.short_counts(shape))
         else:
-            pools = cluster.pools
-            at = (cluster.version, sum(pools[name].changes for name in shape.pools))
+            at = (cluster.version, *self.fit.short_counts(shape))
         if shape.msg_at == at:
             return shape.msg
         shape.msg = self._fit_error(shape, {})

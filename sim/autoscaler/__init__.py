@@ -1,13 +1,14 @@
 """The cluster autoscaler (``kubernetes/autoscaler`` cluster-autoscaler) as a kubetwin controller.
 
-The names below load on first use (PEP 562): the builder reads :mod:`sim.autoscaler.settings` for every
+The names below load on first use (:mod:`sim.lazy`): the builder reads :mod:`sim.autoscaler.settings` for every
 scenario, and a scenario that does not autoscale should not pay for importing the controller.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sim.lazy import lazy_names
 
 if TYPE_CHECKING:
     from sim.autoscaler.controller import ClusterAutoscaler
@@ -15,11 +16,5 @@ if TYPE_CHECKING:
 
 __all__ = ["AutoscalerSettings", "ClusterAutoscaler", "NodeGroup", "settings_from"]
 
-_HOME = {"ClusterAutoscaler": "controller", "AutoscalerSettings": "settings", "NodeGroup": "settings",
-         "settings_from": "settings"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _HOME:
-        return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, {"ClusterAutoscaler": "controller", "AutoscalerSettings": "settings",
+                                    "NodeGroup": "settings", "settings_from": "settings"})

@@ -230,18 +230,18 @@ class NodeResourcesFit:
         req = shape.req
         if not req:
             return
-        short = self.short_counts(shape) if len(req) <= 8 else self._count_short(shape)
-        for (r, _), cnt in zip(req, short, strict=True):
+        for (r, _), cnt in zip(req, self.short_counts(shape), strict=True):
             if cnt:
                 name = self.reason(r)
                 counts[name] = counts.get(name, 0) + cnt
 
     def short_counts(self, shape: PodShape) -> list[int]:
-        """Per requested resource (at most 8 of them), how many of the shape's nodes have too little of it
-        free, brought up to date from the nodes that changed since it was last asked."""
+        """Per requested resource, how many of the shape's nodes have too little of it free: brought up to
+        date from the nodes that changed since it was last asked (for up to :data:`TRACKED` requested
+        resources, one bit each per node), else counted afresh."""
         cluster = self.cluster
         mark = shape.short_mark
-        since = None if mark is None else cluster.touched_since(mark)
+        since = None if mark is None or len(shape.req) > TRACKED else cluster.touched_since(mark)
         if since is None:
             return self._count_short(shape)
         bits = shape.short_bits
@@ -272,7 +272,8 @@ class NodeResourcesFit:
         return short
 
     def _count_short(self, shape: PodShape) -> list[int]:
-        """Count afresh (and, for up to 8 requested resources, remember which nodes are short of what)."""
+        """Count afresh (and, for up to :data:`TRACKED` requested resources, remember which nodes are short
+        of what)."""
         cluster = self.cluster
         shape.node_mask(cluster)
         eligible = shape.idx
@@ -280,7 +281,7 @@ class NodeResourcesFit:
         k = len(shape.req)
         short = cluster.free[rows][:, eligible] < need if eligible.size else np.zeros((k, 0), dtype=bool)
         counts: list[int] = short.sum(axis=1).tolist()
-        if k <= 8:
+        if k <= TRACKED:
             bits = np.full(cluster.free.shape[1], OUTSIDE, dtype=np.uint8)
             bits[eligible] = (short * (1 << np.arange(k))[:, None]).sum(axis=0)
             shape.short_bits = bytearray(bits.tobytes())
@@ -291,6 +292,8 @@ class NodeResourcesFit:
 
 #: :attr:`sim.pods.PodShape.short_bits` of a node the shape may not use
 OUTSIDE = 255
+#: requested resources whose per-node shortage fits the bits of one ``short_bits`` byte
+TRACKED = 8
 
 
 register("NodeResourcesFit")(NodeResourcesFit)

@@ -5,23 +5,19 @@
 its tasks; :mod:`sim.volcano.session` one session's actions (enqueue, allocate with statements, preempt,
 reclaim, backfill); :mod:`sim.volcano.controller` the scheduler on the controller host.
 
-:class:`VolcanoScheduler` loads on first use (PEP 562): the builder reads :mod:`sim.volcano.setup` for
+:class:`VolcanoScheduler` loads on first use (:mod:`sim.lazy`): the builder reads :mod:`sim.volcano.setup` for
 every scenario, and one without Volcano workloads should not pay for importing the session scheduler.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sim.lazy import lazy_names
 
 if TYPE_CHECKING:
     from sim.volcano.controller import VolcanoScheduler
 
 __all__ = ["VolcanoScheduler"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "VolcanoScheduler":
-        from sim.volcano.controller import VolcanoScheduler
-
-        return VolcanoScheduler
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, {"VolcanoScheduler": "controller"})

@@ -79,3 +79,29 @@ def test_the_pending_path_preempts(tmp_path: Path) -> None:
     a, b = both_ways(p, tmp_path)
     assert a == b
     assert b'"type":"Preempted"' in a
+
+
+def test_kept_counts_of_a_pod_with_many_requests(tmp_path: Path) -> None:
+    """Shortage counts are kept one bit per requested resource per node: a pod that asks for eight
+    resources (cpu, memory, pods and five extended ones), on nodes that are short of every one of them and
+    then, freed and partly refilled by a smaller pod, of some, must get the same FailedScheduling texts as
+    when every count is taken afresh."""
+    extended = [f"example.com/r{j}" for j in range(5)]
+    alloc = ", ".join(f'{r}: "2"' for r in extended)
+    asks = ", ".join(f'{r}: "1"' for r in extended)
+    text = (
+        "apiVersion: kubetwin.dev/v1alpha1\nkind: Scenario\nmetadata: {name: memo}\nspec:\n  seed: 3\n"
+        "  duration: 2h\n  cluster:\n    nodePools:\n"
+        f"    - {{name: p, count: 3, allocatable: {{cpu: \"2\", memory: 8Gi, pods: \"2\", {alloc}}}}}\n"
+        "  workloads:\n"
+        "  - name: w\n    arrival: {poisson: {meanInterval: 30s}}\n    count: 80\n"
+        f"    template: {{requests: {{cpu: \"1\", memory: 4Gi, {asks}}}}}\n"
+        "    duration: {exponential: {mean: 600s}}\n"
+        "  - name: filler\n    arrival: {poisson: {meanInterval: 45s}}\n    count: 60\n"
+        "    template: {requests: {cpu: \"1\", memory: 1Gi}}\n"
+        "    duration: {exponential: {mean: 300s}}\n")
+    p = tmp_path / "s.yaml"
+    p.write_text(text, encoding="utf-8")
+    a, b = both_ways(p, tmp_path)
+    assert a == b
+    assert b"Insufficient example.com/r4" in a and b"Too many pods" in a

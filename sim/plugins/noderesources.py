@@ -292,8 +292,9 @@ class NodeResourcesFit:
 
 #: :attr:`sim.pods.PodShape.short_bits` of a node the shape may not use
 OUTSIDE = 255
-#: requested resources whose per-node shortage fits the bits of one ``short_bits`` byte
-TRACKED = 8
+#: requested resources whose per-node shortage is kept as bits of one ``short_bits`` byte (not eight: a node
+#: short of all eight would read as OUTSIDE and never be counted again)
+TRACKED = 7
 
 
 register("NodeResourcesFit")(NodeResourcesFit)

@@ -257,8 +257,9 @@ def parse_sweep_text(text: str, file: str = "<sweep>", source: Path | None = Non
         err = next((x for x in errs if x["type"] == "value_error"), None) or \
             next((x for x in errs if x["type"] != "list_type"), errs[0])
         loc = tuple(err["loc"])
-        # pydantic names the union member it tried (list[any] / RangeSpec); drop it from the path
-        loc = tuple(p for p in loc if p not in ("list[any]", "RangeSpec"))
+        # pydantic names the union member it tried (list[any] / RangeSpec, or the validator wrapping it); drop
+        # it from the path
+        loc = tuple(p for p in loc if p not in ("list[any]", "RangeSpec") and not str(p).startswith("function-"))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"

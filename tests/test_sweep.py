@@ -97,6 +97,8 @@ def test_frontier_keeps_points_no_other_beats_on_both() -> None:
     ({"objective": {"minimize": "cost.total", "subjectTo": ["p95 is small"]}}, "spec.objective", "not 'metric op"),
     ({"objective": {"subjectTo": []}}, "spec.objective", "exactly one of 'minimize' or 'maximize'"),
     ({"parameters": {"spec.workloads[0].count": {"from": 5, "to": 1}}}, "spec.parameters", "'to' must be >= 'from'"),
+    ({"parameters": {"spec.workloads[0].count": {"from": 1, "to": 5, "step": -1}}},
+     'spec.parameters["spec.workloads[0].count"].step', "greater than 0"),
 ])
 def test_bad_sweep_files_name_file_field_and_fix(tmp_path: Path, body: dict[str, Any], field: str,
                                                  needle: str) -> None:

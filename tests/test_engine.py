@@ -7,6 +7,7 @@ checks of ``validator.checks``.
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from kubetwin.cmd_simulate import simulate_to
 from models.scenario import parse_scenario_text
 from models.timeline import Event, TimelineWriter, read_timeline
 from sim.build import build
-from sim.engine import Simulation
+from sim.engine import RUN_GC_THRESHOLDS, Simulation
 from sim.plugins.noderesources import num_feasible_nodes_to_find
 from sim.scheduler import Scheduler
 from validator.checks import FAILED, run_checks
@@ -153,6 +154,36 @@ def test_requests_are_released_when_pods_finish(tmp_path: Path) -> None:
     assert [r.scheduled_at(f"w-{i}") for i in range(4)] == [0.0, 0.0, 600.0, 600.0]
     assert [e.t for e in r.of("PodSucceeded")] == [600.0, 600.0, 1200.0, 1200.0]
     assert r.finished.t == 1200.0
+
+
+def test_the_run_collects_garbage_rarely_and_restores_the_thresholds(tmp_path: Path) -> None:
+    """While the run steps the collector uses the run's thresholds; the caller's come back afterwards, also
+    when the run fails."""
+    s = parse_scenario_text(json.dumps(scenario([pool("a", {"cpu": "2"})], [
+        wl("w", {"cpu": "1"}, at=["0s", "30s"], duration="1m")])))
+    before = gc.get_threshold()
+    assert before != RUN_GC_THRESHOLDS
+    seen: list[tuple[int, ...]] = []
+
+    def note(pod: Any) -> None:
+        seen.append(gc.get_threshold())
+
+    with TimelineWriter(tmp_path / "ok.jsonl") as w:
+        sim = Simulation(build(s), w)
+        sim.extend_pod_created(note)
+        sim.run()
+    assert seen == [RUN_GC_THRESHOLDS, RUN_GC_THRESHOLDS]
+    assert gc.get_threshold() == before
+
+    def boom(pod: Any) -> None:
+        raise RuntimeError("a hook failed")
+
+    with TimelineWriter(tmp_path / "fail.jsonl") as w:
+        sim = Simulation(build(s), w)
+        sim.extend_pod_created(boom)
+        with pytest.raises(RuntimeError, match="a hook failed"):
+            sim.run()
+    assert gc.get_threshold() == before
 
 
 # ------------------------------------------------------------------------------------------- selectors

@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,6 +80,8 @@ class Result:
     podsPerSecond: float = 0.0
     eventsPerSecond: float = 0.0
     peakMiB: float = 0.0
+    #: "compiled" when the run loaded the mypyc build of the hot modules (models/native.py), else "python"
+    engine: str = ""
     timeline: str | None = None
     targets: dict[str, float] = field(default_factory=dict)
     met: dict[str, bool | None] = field(default_factory=dict)
@@ -161,15 +164,16 @@ def child_main(argv: list[str]) -> int:
     """Runs in the subprocess: ``simulate_to(scenario, out_dir)``, then writes a JSON result file."""
     scenario, out_dir, result_file = argv[0], argv[1], argv[2]
     seed = int(argv[3]) if len(argv) > 3 and argv[3] != "" else None
-    import sim.engine  # noqa: F401 - import numpy/simpy before the clock starts: we time the run
+    import sim.engine  # import numpy/simpy before the clock starts (we time the run); which build ran
     from kubetwin.cmd_simulate import simulate_to
 
     t0 = time.perf_counter()
     summary = simulate_to(scenario, out_dir, seed=seed)
     wall = time.perf_counter() - t0
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    Path(result_file).write_text(json.dumps({"summary": summary, "wall": wall, "maxrssKiB": rss_kib}),
-                                 encoding="utf-8")
+    engine = "compiled" if sim.engine.__file__.endswith(tuple(EXTENSION_SUFFIXES)) else "python"
+    Path(result_file).write_text(json.dumps({"summary": summary, "wall": wall, "maxrssKiB": rss_kib,
+                                             "engine": engine}), encoding="utf-8")
     return 0
 
 
@@ -239,6 +243,7 @@ def run_one(path: Path, *, quick: bool, factor: int, out: Path | None, seed: int
     res.podsPerSecond = round(res.podsScheduled / wall, 1) if wall > 0 else 0.0
     res.eventsPerSecond = round(res.simEvents / wall, 1) if wall > 0 else 0.0
     res.peakMiB = round(peak_mib, 1)
+    res.engine = str(report.get("engine", ""))
     res.timeline = str(out_dir / "timeline.jsonl") if out is not None else None
     judge(res, quick)
     return res
@@ -275,7 +280,9 @@ def machine() -> dict[str, Any]:
 def table(results: list[Result], quick: bool) -> Any:
     from rich.table import Table
 
-    t = Table(title="kubetwin bench" + (" (quick: scaled down, targets not judged)" if quick else ""))
+    engines = sorted({r.engine for r in results if r.engine})
+    t = Table(title="kubetwin bench" + (" (quick: scaled down, targets not judged)" if quick else "")
+              + (f" — engine: {', '.join(engines)}" if engines else ""))
     Just = Literal["left", "right", "center"]
     cols: list[tuple[str, Just]] = [
         ("scenario", "left"), ("pods total", "right"), ("scheduled", "right"), ("pods/s", "right"),
@@ -334,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]{r.name} failed:[/red] {r.error}")
         results.append(r)
     console.print(table(results, args.quick))
+    if any(r.engine == "python" for r in results):
+        console.print("the hot modules ran as Python: python -m kubetwin.native compiles them (about 0.7x the "
+                      "time; docs/benchmarks.md)")
     doc = {"machine": where, "quick": args.quick, "factor": args.factor if args.quick else 1,
            "results": [asdict(r) for r in results]}
     if args.json_file:

@@ -133,7 +133,7 @@ def time_text(t: float) -> str:
     return _six_decimals(t) if 1e-4 <= t < 1e9 else repr(event_time(t))
 
 
-def seconds_text(x: float) -> str:
+def seconds_text(x: float | int) -> str:  # (int spelled out: compiled, a float parameter turns 3600 into 3600.0)
     """``encode_value(round(x, 6))``: a duration in seconds as a payload prints it (``runtimeSeconds``)."""
     if type(x) is float and 1e-4 <= x < 1e9:
         return _six_decimals(x)

@@ -215,7 +215,7 @@ class Scheduler:
             for p in profile.reserve:
                 reason = p.reserve(pod, node, state)
                 if reason is not None:
-                    for q in reversed(done):
+                    for q in done[::-1]:  # (not reversed(): mypyc 2.4 fails on it over list[Any])
                         q.unreserve(pod, node, state)
                     self.cluster.release(node, shape.req)
                     pod.node = -1
@@ -266,7 +266,7 @@ class Scheduler:
         freed: set[int] = set()
         for p in pods:
             state = p.cycle if p.cycle is not None else {}
-            for plugin in reversed(self.profile.reserve):
+            for plugin in self.profile.reserve[::-1]:
                 plugin.unreserve(p, p.node, state)
             p.cycle = None
             freed.add(p.node)

@@ -1,8 +1,13 @@
-"""Shared pytest setup: the opt-in ``--e2e`` flag for tests that need a real cluster."""
+"""Shared pytest setup: the opt-in ``--e2e`` flag for tests that need a real cluster; the suite tests the
+Python modules, not a compiled build of them (``tests/test_native.py`` holds the two to the same bytes)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+os.environ["KUBETWIN_NATIVE"] = "0"  # before anything imports models or sim (models/native.py)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

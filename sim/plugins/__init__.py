@@ -7,7 +7,11 @@ implements the extension points of :mod:`sim.framework` it needs. A new plugin i
 names are known at once and the module loads when a profile first asks for one of them.
 """
 
-from sim.plugins import (  # noqa: F401  (imported for their registration)
+from models.native import load as _load_native
+
+_load_native("sim.plugins", __path__)  # the compiled modules, when built (models/native.py)
+
+from sim.plugins import (  # noqa: F401, E402  (imported for their registration, after the compiled path)
     defaultpreemption,
     gang,
     nodeaffinity,

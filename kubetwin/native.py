@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def build(*, quiet: bool = False) -> Path:
     if not headers.is_file():
         raise BuildError(f"no Python headers ({headers} is missing): install them (Debian: apt-get install "
                          f"python3-dev)")
+    shutil.rmtree(target, ignore_errors=True)  # (no BUILT marker: whatever is there is not a build)
     with tempfile.TemporaryDirectory(prefix="kubetwin-native-") as tmp:
         work = Path(tmp)
         for pkg in PACKAGES:
@@ -51,12 +53,18 @@ def build(*, quiet: bool = False) -> Path:
         built = sorted(work.glob("build/lib.*"))
         if not built:
             raise BuildError(f"mypyc made no extensions in {work / 'build'}")
-        partial = target.with_name(target.name + ".partial")
+        # complete in a directory of its own, then one rename: a build cut short, or two running at once,
+        # never leave a half-filled directory under the fingerprint's name
+        partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
         shutil.copytree(built[0], partial)
         (partial / native.DONE).write_text("".join(f"{rel}\n" for rel in native.COMPILED), encoding="utf-8")
-        shutil.rmtree(target, ignore_errors=True)
-        partial.rename(target)
+        try:
+            partial.rename(target)
+        except OSError:  # another build of the same sources finished first: keep that one
+            shutil.rmtree(partial, ignore_errors=True)
+            if not (target / native.DONE).is_file():
+                raise
     if not quiet:
         print(f"compiled {len(native.COMPILED)} modules into {target}")
     return target

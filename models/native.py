@@ -1,12 +1,12 @@
 """The compiled engine: where the mypyc build of the hot modules lives, and loading it in their place.
 
 Not a Kubernetes concept — how kubetwin runs fast. ``python -m kubetwin.native`` compiles the modules of
-:data:`COMPILED` with mypyc into a directory named by a fingerprint of their sources (and the
-interpreter); when that directory exists, importing ``models``, ``sim`` or ``sim.plugins`` puts it first on
-the package's ``__path__``, so the compiled modules load instead of the ``.py`` files. A changed source
-changes the fingerprint, so a stale build is never loaded: the pure-Python modules run until it is built
-again. ``KUBETWIN_NATIVE=0`` in the environment turns the compiled modules off (the test suite does, to
-test the Python it reads). Both give byte-identical timelines (``tests/test_native.py``).
+:data:`COMPILED` with mypyc into a directory named by a fingerprint of the sources of ``models`` and ``sim``
+(and the interpreter); when that directory exists, importing ``models``, ``sim`` or ``sim.plugins`` puts it
+first on the package's ``__path__``, so the compiled modules load instead of the ``.py`` files. A changed
+source changes the fingerprint, so a stale build is never loaded: the pure-Python modules run until it is
+built again. ``KUBETWIN_NATIVE=0`` in the environment turns the compiled modules off (the test suite does,
+to test the Python it reads). Both give byte-identical timelines (``tests/test_native.py``).
 """
 
 from __future__ import annotations
@@ -29,11 +29,16 @@ _fingerprint: str | None = None
 
 
 def fingerprint() -> str:
-    """sha256 of the interpreter's ABI tag and every compiled module's path and bytes (first 20 hex digits)."""
+    """sha256 of the interpreter's ABI tag, the list of compiled modules and the path and bytes of every
+    module of ``models`` and ``sim`` (first 20 hex digits). Not only the compiled ones: compiled code is
+    checked against the types of what it imports, so an edit anywhere there asks for a new build."""
     global _fingerprint
     if _fingerprint is None:
         h = hashlib.sha256(f"{sys.implementation.cache_tag}:{sys.platform}:{sys.maxsize}".encode())
-        for rel in COMPILED:
+        h.update("\n".join(COMPILED).encode() + b"\0")
+        sources = sorted(p.relative_to(ROOT).as_posix() for pkg in ("models", "sim")
+                         for p in (ROOT / pkg).rglob("*.py"))
+        for rel in sources:
             h.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes() + b"\0")
         _fingerprint = h.hexdigest()[:20]
     return _fingerprint
@@ -55,7 +60,7 @@ def enabled() -> bool:
 
 def active() -> Path | None:
     """The build for these sources when it exists and is not turned off, else None."""
-    if not enabled():
+    if not enabled() or not cache_root().is_dir():  # (never built here: no need to read the sources)
         return None
     try:
         d = build_dir()

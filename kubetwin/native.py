@@ -32,6 +32,7 @@ def build(*, quiet: bool = False) -> Path:
     target = native.build_dir()
     if (target / native.DONE).is_file():
         return target
+    native.cache_root().mkdir(parents=True, exist_ok=True)  # (fails now, not after compiling, if it cannot)
     if importlib.util.find_spec("mypyc") is None:
         raise BuildError("mypyc is not installed: pip install 'kubetwin[native]' (it comes with mypy)")
     if shutil.which("cc") is None and shutil.which("gcc") is None:
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         build()
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # the cache directory cannot be written, the disk is full, ...
+        print(f"error: cannot write the build to {native.cache_root()}: {e} (set XDG_CACHE_HOME to a "
+              f"writable directory)", file=sys.stderr)
         return 1
     return 0
 

@@ -150,4 +150,17 @@ def test_building_without_mypyc_says_what_to_install(tmp_path: Path, monkeypatch
     assert build_tool.main([]) == 1
     err = capsys.readouterr().err
     assert err == "error: mypyc is not installed: pip install 'kubetwin[native]' (it comes with mypy)\n"
-    assert not (tmp_path / "cache").exists()
+    assert list((tmp_path / "cache" / "kubetwin" / "native").iterdir()) == []  # nothing built, nothing half-built
+
+
+def test_an_unwritable_cache_is_one_line_before_any_compiling(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("compiled although it cannot write"))
+    assert build_tool.main([]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write the build to {blocker / 'kubetwin' / 'native'}: ")
+    assert err.endswith("(set XDG_CACHE_HOME to a writable directory)\n")

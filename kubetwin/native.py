@@ -20,8 +20,6 @@ from pathlib import Path
 
 from models import native
 
-PACKAGES = ("models", "sim", "kubetwin", "validator")
-
 
 class BuildError(Exception):
     """The compiled modules could not be built; the message says why and what to do."""
@@ -44,7 +42,7 @@ def build(*, quiet: bool = False) -> Path:
     shutil.rmtree(target, ignore_errors=True)  # (no BUILT marker: whatever is there is not a build)
     with tempfile.TemporaryDirectory(prefix="kubetwin-native-") as tmp:
         work = Path(tmp)
-        for pkg in PACKAGES:
+        for pkg in native.SOURCES:
             shutil.copytree(native.ROOT / pkg, work / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
         proc = subprocess.run([sys.executable, "-m", "mypyc", *native.COMPILED], cwd=work,
                               capture_output=True, text=True, check=False)

@@ -21,6 +21,9 @@ from pathlib import Path
 COMPILED = ("models/timeline.py", "sim/buckets.py", "sim/cluster.py", "sim/engine.py", "sim/metrics.py",
             "sim/pods.py", "sim/preemption.py", "sim/scheduler.py", "sim/workloads.py",
             "sim/plugins/noderesources.py")
+#: the packages whose sources the fingerprint covers, and the build compiles (the compiled modules import
+#: nothing of ours outside them)
+SOURCES = ("models", "sim")
 #: the file a finished build leaves in its directory (a build interrupted half-way is never loaded)
 DONE = "BUILT"
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,8 +39,7 @@ def fingerprint() -> str:
     if _fingerprint is None:
         h = hashlib.sha256(f"{sys.implementation.cache_tag}:{sys.platform}:{sys.maxsize}".encode())
         h.update("\n".join(COMPILED).encode() + b"\0")
-        sources = sorted(p.relative_to(ROOT).as_posix() for pkg in ("models", "sim")
-                         for p in (ROOT / pkg).rglob("*.py"))
+        sources = sorted(p.relative_to(ROOT).as_posix() for pkg in SOURCES for p in (ROOT / pkg).rglob("*.py"))
         for rel in sources:
             h.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes() + b"\0")
         _fingerprint = h.hexdigest()[:20]

@@ -438,10 +438,11 @@ class PriorityLedger:
     DefaultPreemption's dry run asks "which nodes would fit if every pod up to priority P left"; with
     this ledger that is a few array additions over all nodes, level by level.
 
-    Binds and unbinds are queued per level and a level's queue is applied to its array — one
-    scatter-add — when that level is next read (:meth:`level`), or every queue when they are long
-    together: most runs bind far more often than they search for victims, and a level no preemptor
-    can reach (pods on nodes no higher-priority pod may use) is never read at all.
+    Binds and unbinds are queued per level and a level's queue is applied to its array, item by item,
+    when that level is next read (:meth:`level`); a level left unread for :data:`LEDGER_QUEUE_CAP`
+    changes drops its array and queue and is rebuilt from its pods when read: most runs bind far more
+    often than they search for victims, and a level no preemptor can reach (pods on nodes no
+    higher-priority pod may use) is never read at all.
     """
 
     def __init__(self, cluster: ClusterState) -> None:

@@ -17,7 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import sim.cluster as cluster_module
-from sim.cluster import ClusterState, Pool
+from sim.cluster import ClusterState, NodeLog, Pool
 
 RES = ["cpu", "memory", "nvidia.com/gpu", "pods"]
 
@@ -199,6 +199,25 @@ def test_closing_forks_out_of_order_is_refused() -> None:
         with pytest.raises(RuntimeError, match="inner forks first"):
             outer.commit()
         c.log.revert()
+
+
+def test_a_node_log_never_answers_for_a_mark_from_before_it_started_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A position in the log is read back only in the same epoch and within the limit; past the cap the log
+    starts over under a new epoch, and an old mark then gets None ("cannot tell"), never the new entries."""
+    monkeypatch.setattr(cluster_module, "NODE_LOG_CAP", 4)
+    log = NodeLog()
+    log.add(1)
+    log.add(2)
+    mark = log.mark()
+    assert mark == (0, 2)
+    log.add(3)
+    log.add(3)
+    assert log.since(*mark, 2) == [3, 3]      # repeats kept: callers re-check each node anyway
+    assert log.since(*mark, 1) is None        # more changes than the limit: count or search afresh
+    log.add(4)                                # the cap: starts over, epoch 1, holding only 4
+    assert log.mark() == (1, 1)
+    assert log.since(*mark, 100) is None
+    assert log.since(1, 0, 100) == [4]
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)

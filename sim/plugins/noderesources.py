@@ -27,6 +27,11 @@ from sim.pods import PodShape, SimPod
 
 #: beyond this many buckets per pod, a vector scan over nodes is cheaper than walking buckets
 BUCKET_SCAN_LIMIT = 48
+#: :attr:`sim.pods.PodShape.short_bits` of a node the shape may not use
+OUTSIDE = 255
+#: requested resources whose per-node shortage is kept as bits of one ``short_bits`` byte (not eight: a node
+#: short of all eight would read as OUTSIDE and never be counted again)
+TRACKED = 7
 
 
 def num_feasible_nodes_to_find(n: int, percentage: int) -> int:
@@ -288,13 +293,6 @@ class NodeResourcesFit:
             shape.short_counts = counts
             shape.short_mark = cluster.touch_mark()
         return counts
-
-
-#: :attr:`sim.pods.PodShape.short_bits` of a node the shape may not use
-OUTSIDE = 255
-#: requested resources whose per-node shortage is kept as bits of one ``short_bits`` byte (not eight: a node
-#: short of all eight would read as OUTSIDE and never be counted again)
-TRACKED = 7
 
 
 register("NodeResourcesFit")(NodeResourcesFit)

@@ -9,9 +9,10 @@ Controllers subscribe to those cluster events and act on timers. The run ends wi
 the duration, when nothing can happen any more (no arrivals left, nothing running or waiting on a
 timer), or when interrupted (the current instant is finished first).
 
-Pod completions are plain callbacks on simpy timeouts, not processes (a process per pod costs
-memory and time); a completion carries the pod's generation so one left over from an evicted pod
-is ignored. The same scenario and seed give a byte-identical timeline.
+The clock is :class:`sim.clock.Clock` (simpy's environment with a faster event queue). Pod
+completions, arrivals and scheduler rounds are plain functions on it (:meth:`sim.clock.Clock.call_in`),
+not processes or timeouts (an object per event costs memory and time); a completion carries the pod's
+generation so one left over from an evicted pod is ignored. The same scenario and seed give a byte-identical timeline.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from models.timeline import (
     with_key,
 )
 from sim.build import Blueprint
+from sim.clock import Clock
 from sim.cluster import ClusterState, Node, Pool
 from sim.host import CLUSTER_EVENTS, EXTERNAL_GANG_POLICIES, Admitter, ArrivalSource, Controller
 from sim.metrics import Metrics
@@ -93,7 +95,7 @@ class Simulation:
         self.writer = writer
         self.seed = blueprint.seed
         self.duration = blueprint.duration
-        self.env = simpy.Environment()
+        self.env = Clock()
         #: things the input held that we do not model (never silence)
         self.warnings: list[str] = list(blueprint.warnings)
         self.generators = blueprint.generators
@@ -120,9 +122,13 @@ class Simulation:
         self.arrivals_alive = 0
         self.timers = 0
         self.finish = self.env.event()
-        self._wake = self.env.event()
-        #: the backoff timer (:meth:`_cycle`): the time it is armed for, and its event
-        self._armed: tuple[float, simpy.Event] | None = None
+        #: a scheduler round is on its way (:meth:`kick`); the next round clears it
+        self._kicked = False
+        #: a kick runs a round (not before the first round: the scheduler's process starts it)
+        self._listening = False
+        #: the backoff timer (:meth:`_cycle`): the time it is armed for, and its number
+        self._armed: tuple[float, int] | None = None
+        self._timers_armed = 0
         self._created_data: dict[int, str] = {}
         #: per encoded PodCreated template: the text before its per-pod ``runtimeSeconds`` value
         self._created_prefix: dict[str, str] = {}
@@ -226,8 +232,10 @@ class Simulation:
                              reason=None if reason is None else quote(reason), data=dumps(data) if data else None)
 
     def kick(self) -> None:
-        if not self._wake.triggered:
-            self._wake.succeed()
+        """Ask for a scheduler round now (after what is already due now); kicks before it runs add nothing."""
+        if not self._kicked:
+            self._kicked = True
+            self.env.call_in(0, self._cycle if self._listening else _nothing)
 
     def call_at(self, t: float, fn: Callable[[], None]) -> Timer:
         """Run ``fn`` at time ``t``. A pending timer keeps the run from ending idle until it fires or is
@@ -235,12 +243,12 @@ class Simulation:
         timer = Timer(self)
         self.timers += 1
 
-        def fire(_: object) -> None:
+        def fire() -> None:
             if timer.cancel():
                 fn()
                 self._check_idle()
 
-        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(fire)
+        self.env.call_in(max(0.0, t - self.env.now), fire)
         return timer
 
     def process(self, body: Any) -> None:
@@ -351,8 +359,8 @@ class Simulation:
         del self.pending[pod.seq]
         self.metrics.bind(now - pod.created)
         if startup > 0:  # the kubelet starts it later (sandbox, image pull); it holds its node meanwhile
-            self.env.timeout(startup).callbacks.append(lambda _: self._started(pod, generation))
-        self.env.timeout(startup + pod.runtime).callbacks.append(lambda _: self._complete(pod, generation))
+            self.env.call_in(startup, lambda: self._started(pod, generation))
+        self.env.call_in(startup + pod.runtime, lambda: self._complete(pod, generation))
         for fn in self._on_bound:
             fn(pod, node)
 
@@ -407,11 +415,11 @@ class Simulation:
     def _scheduler_proc(self) -> PyGenerator[simpy.Event, Any, None]:
         """The scheduler's first cycle runs when this process starts; each later cycle is a callback on
         the event it waits for (:meth:`_cycle`), as a looping process would resume on it."""
-        self._cycle(None)
+        self._cycle()
         return
         yield
 
-    def _cycle(self, _: object) -> None:
+    def _cycle(self) -> None:
         """One round of the scheduler: backoffs that ended go back to the active queue, every active pod
         gets a cycle, then wait for a kick (:meth:`kick`) or the end of the first backoff.
 
@@ -423,19 +431,19 @@ class Simulation:
         sched.flush_backoff(env.now)
         sched.run_cycle()
         self._check_idle()
-        self._wake = wake = env.event()
-        wake.callbacks.append(self._cycle)
+        self._kicked = False
+        self._listening = True
         nb = sched.next_backoff()
         if nb is not None and (self._armed is None or self._armed[0] != nb):
-            timer = env.timeout(max(0.0, nb - env.now))
-            timer.callbacks.append(self._backoff_ended)
-            self._armed = (nb, timer)
+            self._timers_armed = n = self._timers_armed + 1
+            env.call_in(max(0.0, nb - env.now), lambda: self._backoff_ended(n))
+            self._armed = (nb, n)
 
-    def _backoff_ended(self, timer: object) -> None:
-        if self._armed is not None and timer is self._armed[1]:  # (it may fire a hair before its time)
+    def _backoff_ended(self, n: int) -> None:
+        if self._armed is not None and n == self._armed[1]:  # (it may fire a hair before its time)
             self._armed = None
-        if not self._wake.triggered:
-            self._cycle(None)
+        if not self._kicked:
+            self._cycle()
 
     def _arrivals_done(self) -> None:
         self.arrivals_alive -= 1
@@ -840,3 +848,6 @@ class Simulation:
     def _running_pods(self) -> list[SimPod]:
         return [self.running[k] for k in sorted(self.running)]
 
+
+def _nothing() -> None:
+    """A kick before the scheduler's first round: that round is already on its way."""

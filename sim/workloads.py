@@ -206,12 +206,12 @@ class GeneratorSource:
             for i, t in schedule:
                 if t > env.now:
                     pending = i
-                    env.timeout(t - env.now).callbacks.append(fire)
+                    env.call_in(t - env.now, fire)
                     return
                 arrive(g, i)
             done()
 
-        def fire(_: object) -> None:
+        def fire() -> None:
             arrive(g, pending)
             next_arrivals()
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,14 +229,21 @@ def with_key(encoded: str, key: str, value: Any) -> str:
     return f'{encoded[:-1]},"{key}":{value_json}}}'
 
 
+#: batches a writer's thread may lag behind (each ~4,096 lines, under a megabyte)
+SPOOL_DEPTH = 8
+
+
 class TimelineWriter:
     """Streams events to a JSONL file, assigning ``seq``.
 
     ``durable=True`` (the live recorder) flushes and fsyncs every line so a killed process loses
     nothing already written. Otherwise a writer that opened its own file (the simulator's) collects
-    lines and writes them 4,096 at a time (one ``write`` per batch costs far less than one per line),
-    through a large buffer; ``flush`` and ``close`` write out everything collected. A writer handed an
-    open stream writes each line to it at once.
+    lines and writes them 4,096 at a time (one ``write`` per batch costs far less than one per line)
+    from a thread of its own: the kernel's copy into the page cache (a few per cent of a large run)
+    then overlaps the simulation instead of holding it up. Batches are written in order; ``flush`` and
+    ``close`` return once everything collected is written, and a failed write (a full disk) is raised
+    by the next ``emit`` that hands over a batch, or by ``flush``/``close``. A writer handed an open
+    stream writes each line to it at once.
     """
 
     def __init__(self, path: str | os.PathLike[str] | IO[str], *, durable: bool = False) -> None:
@@ -253,6 +262,14 @@ class TimelineWriter:
         self.seq = 0
         self._last_t = -1.0
         self._last_ts = ""
+        #: batches on their way to the file, and the thread that writes them (batching writers only)
+        self._spool: queue.Queue[str | None] | None = None
+        self._spooler: threading.Thread | None = None
+        self._failed: BaseException | None = None
+        if self._batch:
+            self._spool = queue.Queue(maxsize=SPOOL_DEPTH)
+            self._spooler = threading.Thread(target=self._write_batches, name="timeline-writer", daemon=True)
+            self._spooler.start()
 
     def header(self, source: str, *, seed: int | None = None, scenario: str | None = None,
                started_at: str | None = None, **extra: Any) -> None:
@@ -333,14 +350,41 @@ class TimelineWriter:
             self._drain()
 
     def _drain(self) -> None:
-        """Write the collected lines (and, when durable, flush and fsync them)."""
+        """Write the collected lines, or hand them to the writing thread (and, when durable, flush and
+        fsync them)."""
         lines = self._lines
         if lines:
-            self._fh.write(lines[0] if len(lines) == 1 else "".join(lines))
+            text = lines[0] if len(lines) == 1 else "".join(lines)
             lines.clear()
+            spool = self._spool
+            if spool is None:
+                self._fh.write(text)
+            else:
+                self._raise_failed()
+                spool.put(text)
         if self._durable:
             self._fh.flush()
             os.fsync(self._fh.fileno())
+
+    def _write_batches(self) -> None:
+        """The writing thread: batches in the order they were handed over, until ``None``."""
+        spool = self._spool
+        assert spool is not None
+        while True:
+            text = spool.get()
+            try:
+                if text is None:
+                    return
+                if self._failed is None:  # after a failed write, later batches are dropped, not written
+                    self._fh.write(text)
+            except BaseException as exc:  # raised in the simulating thread by the next hand-over or flush
+                self._failed = exc
+            finally:
+                spool.task_done()
+
+    def _raise_failed(self) -> None:
+        if self._failed is not None:
+            raise self._failed
 
     def write_event(self, ev: Event) -> None:
         """Append an already-built event (re-numbering ``seq``)."""
@@ -349,12 +393,21 @@ class TimelineWriter:
 
     def flush(self) -> None:
         self._drain()
+        if self._spool is not None:
+            self._spool.join()  # the writing thread has written every batch handed over
+            self._raise_failed()
         self._fh.flush()
 
     def close(self) -> None:
-        self.flush()
-        if self._owns:
-            self._fh.close()
+        try:
+            self.flush()
+        finally:
+            if self._spooler is not None and self._spool is not None:
+                self._spool.put(None)
+                self._spooler.join()
+                self._spooler = self._spool = None
+            if self._owns:
+                self._fh.close()
 
     def __enter__(self) -> TimelineWriter:
         return self

@@ -10,8 +10,8 @@ scheduled in — but keeps them as a heap of *distinct due times* (plain number 
 time, a list of the events due then, in the order they were scheduled. Events of a priority more urgent
 than ``NORMAL`` (a process starting, an interrupt, simpy's own ``StopSimulation`` re-queue: a handful per
 run) wait in a separate small list per due time, sorted by (priority, order), and go first. The time an
-event was scheduled for is kept with it, so ``now`` is the very object simpy would set (an ``int`` stays
-an ``int``). Everything else — events, processes, timeouts, ``run`` — is simpy's.
+event was scheduled for is kept with it (or is the float its due time is), so ``now`` is what simpy would
+set (an ``int`` stays an ``int``). Everything else — events, processes, timeouts, ``run`` — is simpy's.
 
 :meth:`Clock.call_in` schedules a plain function instead of an event, in the same place of that order
 as a ``NORMAL`` event scheduled at that moment (a ``Timeout``, an event's ``succeed()``): the engine's own
@@ -38,8 +38,9 @@ class Clock(simpy.Environment):
         super().__init__()
         #: the due times that have events, as a heap (each time once)
         self._times: list[Any] = []
-        #: due time -> [read position, time, event, time, event, …]: its NORMAL events in scheduling order
-        self._due: dict[Any, list[Any]] = {}
+        #: due time -> its NORMAL event when it is the only one and the time a float (most), else
+        #: [read position, time, event, time, event, …]: its NORMAL events in scheduling order
+        self._due: dict[Any, Any] = {}
         #: due time -> sorted [(priority, order, time, event)]: its events more urgent than NORMAL
         self._early: dict[Any, list[tuple[int, int, Any, Event]]] = {}
         self._order = 0
@@ -65,15 +66,22 @@ class Clock(simpy.Environment):
                 heappush(self._times, t)
         bisect.insort(early, (int(priority), self._order, t, event))
 
+    @property
+    def now(self) -> Any:
+        return self._now
+
     def _normal(self, t: Any, entry: object) -> None:
-        slot = self._due.get(t)
-        if slot is not None:
+        due = self._due
+        slot = due.get(t)
+        if slot is None:
+            due[t] = entry if type(t) is float else [1, t, entry]
+            if t not in self._early:
+                heappush(self._times, t)
+        elif type(slot) is list:
             slot.append(t)
             slot.append(entry)
-            return
-        self._due[t] = [1, t, entry]
-        if t not in self._early:
-            heappush(self._times, t)
+        else:  # a second event due then; the first one's time was a float equal to t
+            due[t] = [1, float(t), slot, t, entry]
 
     def peek(self) -> Any:
         times = self._times
@@ -94,15 +102,21 @@ class Clock(simpy.Environment):
                     heappop(times)
         else:
             slot = self._due[t]
-            i = slot[0]
-            now = slot[i]
-            entry = slot[i + 1]
-            i += 2
-            if i == len(slot):
+            if type(slot) is not list:  # its time was a float equal to t
+                now = t if type(t) is float else float(t)
+                entry = slot
                 del self._due[t]
                 heappop(times)
             else:
-                slot[0] = i
+                i = slot[0]
+                now = slot[i]
+                entry = slot[i + 1]
+                i += 2
+                if i == len(slot):
+                    del self._due[t]
+                    heappop(times)
+                else:
+                    slot[0] = i
         self._now = now
         if not isinstance(entry, Event):
             entry()

@@ -77,6 +77,21 @@ def test_an_int_time_stays_an_int_and_a_float_time_a_float() -> None:
     assert seen == [2, 2.0, 2] and [type(x) for x in seen] == [int, float, int]
 
 
+@pytest.mark.parametrize("make", [simpy.Environment, Clock])
+def test_a_float_event_due_with_an_urgent_int_one_runs_at_a_float(make: type[simpy.Environment]) -> None:
+    env = make()
+    seen: list[Any] = []
+
+    def proc() -> Any:  # starts URGENT at the int time 0
+        seen.append(env.now)
+        yield env.timeout(0)
+
+    env.timeout(0.0).callbacks.append(lambda _: seen.append(env.now))  # due at the float 0.0
+    env.process(proc())
+    env.run()
+    assert seen == [0, 0.0] and [type(x) for x in seen] == [int, float]
+
+
 def test_urgent_events_go_before_normal_ones_due_at_the_same_time() -> None:
     env = Clock()
     order: list[str] = []

@@ -133,8 +133,9 @@ class ClusterState:
         nres = len(self.resources)
         self.alloc: npt.NDArray[np.int64] = np.zeros((nres, capacity), dtype=np.int64)
         self.free: npt.NDArray[np.int64] = np.zeros((nres, capacity), dtype=np.int64)
-        #: ``free`` as a memoryview: reserve/release update single items through it (a third of numpy's cost)
-        self._free_items = self.free.data
+        #: ``free``'s rows as memoryviews: reserve/release update single items through them (a third of
+        #: numpy's cost; a row indexed by an int, not the array by a tuple: cheaper again)
+        self._free_rows = rows_of(self.free)
         self.ready: npt.NDArray[np.bool_] = np.zeros(capacity, dtype=bool)
         #: allocatable with zeros replaced by 1 (a safe divisor for scoring) and whether it was > 0
         self.safe_alloc: npt.NDArray[np.int64] = np.ones((nres, capacity), dtype=np.int64)
@@ -240,7 +241,7 @@ class ClusterState:
                 np.zeros((old.shape[0], cap), dtype=np.int64)
             new[:, : old.shape[1]] = old
             setattr(self, name, new)
-        self._free_items = self.free.data
+        self._free_rows = rows_of(self.free)
         ready = np.zeros(cap, dtype=bool)
         ready[: self.ready.shape[0]] = self.ready
         self.ready = ready
@@ -349,14 +350,14 @@ class ClusterState:
         self.stamp[idx] = self.clock
 
     def reserve(self, idx: int, req: Req) -> None:
-        free = self._free_items
+        free = self._free_rows
         row = self.pyfree[idx]
         self.mutations += 1
         self.clock = clock = self.clock + 1
         self.stamp[idx] = clock
         self.touched.add(idx)
         for r, q in req:
-            free[r, idx] -= q
+            free[r][idx] -= q
             row[r] -= q
         buckets = self.buckets
         if buckets is not None:
@@ -365,7 +366,7 @@ class ClusterState:
             self.log.record(lambda: self.release(idx, req))
 
     def release(self, idx: int, req: Req) -> None:
-        free = self._free_items
+        free = self._free_rows
         row = self.pyfree[idx]
         self.mutations += 1
         self.nodes[idx].pool.grown.add(idx)
@@ -373,7 +374,7 @@ class ClusterState:
         self.clock = clock = self.clock + 1
         self.stamp[idx] = clock
         for r, q in req:
-            free[r, idx] += q
+            free[r][idx] += q
             row[r] += q
         buckets = self.buckets
         if buckets is not None:
@@ -515,14 +516,14 @@ class PriorityLedger:
 
     def _apply(self, prio: int) -> None:
         queued = self._queued[prio]
-        cells = self._level(prio).data  # item by item through a memoryview: no per-call setup, unlike ufunc.at
+        cells = rows_of(self._level(prio))  # item by item through memoryviews: no per-call setup, unlike ufunc.at
         for node, req, sign in queued:
             if sign > 0:
                 for r, q in req:
-                    cells[r, node] += q
+                    cells[r][node] += q
             else:
                 for r, q in req:
-                    cells[r, node] -= q
+                    cells[r][node] -= q
         queued.clear()
 
     def below(self, prio: int, pools: Sequence[str] | None = None) -> list[int]:
@@ -541,3 +542,8 @@ class PriorityLedger:
                 held = {p for name in pools for p, c in cluster.pools[name].held.items() if c > 0 and p < prio}
             known = self._below[key] = sorted(held)
         return known
+
+
+def rows_of(arr: npt.NDArray[np.int64]) -> list[memoryview]:
+    """The rows of a C-ordered 2-D array as memoryviews, for updating single items from Python."""
+    return [arr[r].data for r in range(arr.shape[0])]

@@ -118,8 +118,6 @@ class Preemption:
         #: (shape key, priority) -> ClusterState.mark() when not even removing every lower-priority pod made
         #: room on any node: that stays so until a node the shape may use gains free capacity
         self._no_room: dict[tuple[object, int], tuple[int, ...]] = {}
-        #: requests -> the index (in them) of the resource that last ruled out every node
-        self._scarce: dict[object, int] = {}
         #: (top level, requests) -> the dry runs remembered for it, per node
         self._tables: dict[tuple[int, object], KeyTable] = {}
 
@@ -188,10 +186,10 @@ class Preemption:
         What keeps it cheap without changing a choice:
 
         - the level sums are taken over the nodes the pod's shape may use (its pool/node Filter plugins'
-          mask) and only for the resources it requests; all the lower levels are summed first (for one
-          resource, then for all), so a pod that would fit nowhere even with every lower-priority pod
-          gone is turned away at once, and only otherwise are the levels added one at a time to find
-          the first that fits;
+          mask) and only for the resources it requests (views, when those are contiguous), adding the
+          levels one at a time and stopping at the first that fits; a level with no pod on those nodes
+          adds nothing and is skipped (the memos in :meth:`find` keep a pod that fits nowhere from
+          coming back here until a node it may use gains room);
         - each node's dry run (its victims and their pickOneNode key) is remembered against the node's
           :attr:`sim.cluster.ClusterState.stamp`, which changes whenever the node's free capacity or
           pods do — under pressure most candidates are the same untouched nodes attempt after attempt;
@@ -214,43 +212,32 @@ class Preemption:
         # lowest and the pod fits as things are (then nothing is worth evicting)
         held = set(ledger.below(pod.priority, None if shape.per_node else shape.pools))
         levels = [ledger.level(p) if p in held else None for p in prios]
-        present = [arr for arr in levels if arr is not None]
-        # the eligible nodes as one slice when they are contiguous (a node pool): views, not copies
-        where: slice | npt.NDArray[np.intp] = slice(*shape.segs[0]) if len(shape.segs) == 1 else eligible
-        # one resource first (the one that ruled the pod out last time): when even with every
-        # lower-priority pod gone no node has enough of it, nothing else needs looking at
-        r, q = req[self._scarce.get(req, 0)] if req else (0, 0)
-        row = cluster.free[r, where]
-        for arr in present:
-            row = row + arr[r, where]
-        if req and row.max() < q:
-            return NO_ROOM
-        free = cluster.free[:, where]
-        total = free
-        for arr in present:
-            total = total + arr[:, where]
-        short = total[rows] >= need
-        ok = short.all(axis=0)
-        if not ok.any():  # not even removing every lower-priority pod makes room anywhere
-            self._scarce[req] = int(short.sum(axis=1).argmin())
-            return NO_ROOM
-        # the first level at which some node fits (the last one does)
-        first = len(prios) - 1
-        cum = free[rows]
-        for i in range(first):
-            level = levels[i]
+        # the requested resources of the eligible nodes: a view when those are one contiguous run (a node
+        # pool) and the resources too
+        if len(shape.segs) == 1:
+            where = slice(*shape.segs[0])
+            cum = cluster.free[rows, where]
+        else:
+            where = None
+            cum = cluster.free[rows][:, eligible]
+        # the first level at which some node fits: the lower levels added one at a time, lowest first
+        first = -1
+        ok = None
+        for i, level in enumerate(levels):
             if level is not None:
-                cum = cum + level[:, where][rows]
+                cum = cum + (level[rows, where] if where is not None else level[rows][:, eligible])
             elif i:
                 continue  # nothing added: it fits nowhere still
             fit = (cum >= need).all(axis=0)
             if fit.any():
                 first, ok = i, fit
                 break
+        if ok is None:  # not even removing every lower-priority pod makes room anywhere
+            return NO_ROOM
         top_level = prios[first]
         nodes = eligible[ok]
         want = max(MIN_CANDIDATES_ABSOLUTE, n * MIN_CANDIDATES_PERCENTAGE // 100)
-        start = int(np.searchsorted(nodes, self.offset % n))
+        start = int(nodes.searchsorted(self.offset % n))
         order = np.concatenate((nodes[start:], nodes[:start]))[:want]
         old = self.offset
         self.offset = int(order[-1]) + 1
@@ -266,7 +253,7 @@ class Preemption:
             stamps = np.frombuffer(stamp, dtype=np.int64)[order]
         else:
             stamps = np.fromiter(map(stamp.__getitem__, order.tolist()), dtype=np.int64, count=order.size)
-        stale = np.flatnonzero(table.stamp[order] != stamps)
+        stale = (table.stamp[order] != stamps).nonzero()[0]
         if stale.size:
             for node, at in zip(order[stale].tolist(), stamps[stale].tolist(), strict=True):
                 table.put(node, at, self._victims(pod, node, top_level))

@@ -12,7 +12,8 @@ timer), or when interrupted (the current instant is finished first).
 The clock is :class:`sim.clock.Clock` (simpy's environment with a faster event queue). Pod
 completions, arrivals and scheduler rounds are plain functions on it (:meth:`sim.clock.Clock.call_in`),
 not processes or timeouts (an object per event costs memory and time); a completion carries the pod's
-generation so one left over from an evicted pod is ignored. The same scenario and seed give a byte-identical timeline.
+generation so one left over from an evicted pod is ignored. The same scenario and seed give a
+byte-identical timeline.
 """
 
 from __future__ import annotations
@@ -413,8 +414,8 @@ class Simulation:
     # ------------------------------------------------------------------ processes
 
     def _scheduler_proc(self) -> PyGenerator[simpy.Event, Any, None]:
-        """The scheduler's first cycle runs when this process starts; each later cycle is a callback on
-        the event it waits for (:meth:`_cycle`), as a looping process would resume on it."""
+        """The scheduler's first cycle runs when this process starts; each later one runs when a kick or
+        the earliest backoff's timer calls :meth:`_cycle` (where a looping process would resume)."""
         self._cycle()
         return
         yield

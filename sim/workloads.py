@@ -192,12 +192,12 @@ class GeneratorSource:
 
     def _run(self, host: Any, arrive: Callable[[Generator, int], None],
              done: Callable[[], None]) -> Iterator[Any]:
-        """A process that starts the schedule and ends: each arrival is then a callback on a simpy timeout
-        that sets the next one (a million arrivals in a week; resuming a process for each costs more).
-        Timeouts are made at the same moments a looping process would make them, so events keep their
-        order."""
+        """A process that starts the schedule and ends: each arrival is then a function on the clock
+        (:meth:`sim.clock.Clock.call_in`) that sets the next one (a million arrivals in a week; resuming a
+        process for each costs more). They are scheduled at the same moments a looping process would
+        schedule its timeouts, and take a timeout's place in the clock's order, so events keep their order."""
         g = self.generator
-        env = host.env  # the simpy clock itself
+        env = host.env  # the clock itself (sim.clock.Clock)
         schedule = enumerate(g.arrivals(self.horizon))
         pending = 0
 

@@ -192,8 +192,9 @@ SIMULATE_HELP = (
     "Before it starts, the run's size is estimated (pods, timeline events, disk, memory); past 20,000,000 "
     "events or 4 GiB it is refused unless --yes is given.\n\n"
     "Exit codes: 0 the run finished; 2 unusable input: the scenario or a manifest is invalid, a flag is "
-    "wrong, OUT cannot be written, or the run is too large without --yes; 130 interrupted (Ctrl-C): "
-    "timeline.jsonl and summary.json hold everything simulated up to then (a second Ctrl-C quits at once)."
+    "wrong, OUT cannot be written (or writing it fails: a full disk), or the run is too large without "
+    "--yes; 130 interrupted (Ctrl-C): timeline.jsonl and summary.json hold everything simulated up to then "
+    "(a second Ctrl-C quits at once)."
 )
 
 
@@ -228,7 +229,12 @@ def register(app: typer.Typer) -> None:
         if est.over_limit():
             Console(stderr=True).print(f"[yellow]warning:[/] this run will make {escape(est.describe())} (--yes)")
         prepare_output_dir(out)
-        summary = simulate_to(loaded, out, seed=seed, until=until_s, progress=not quiet and not json_out)
+        try:
+            summary = simulate_to(loaded, out, seed=seed, until=until_s, progress=not quiet and not json_out)
+        except OSError as e:  # writing the timeline or the summary failed (a full disk, a quota)
+            raise InputError(f"writing the run's output failed: {e.strerror or e}; the timeline holds what was "
+                             "written before", file=str(e.filename or out),
+                             fix="free space there, or choose another directory with -o") from None
         if summary.get("interrupted"):
             Console(stderr=True).print(f"[yellow]interrupted at t={summary['sim']['endTime']} s:[/] the timeline "
                                        "and summary hold everything simulated up to then")

@@ -55,6 +55,16 @@ def test_simulate_out_holds_a_directory_named_like_an_output(tmp_path: Path) -> 
     assert "summary.json inside it is a directory" in err
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to make writes fail with ENOSPC")
+def test_simulate_on_a_full_disk_says_so_in_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "timeline.jsonl").symlink_to("/dev/full")  # every write there fails: "No space left on device"
+    err = clean_error(*run_cli("simulate", str(QUICKSTART), "-o", str(out))[::2])
+    assert "writing the run's output failed: No space left on device" in err and str(out) in err
+    assert "choose another directory with -o" in err
+
+
 # ------------------------------------------------------------------------------------------- validate
 
 def test_validate_json_to_a_directory(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ see :mod:`sim.framework`) and the node masks they give are computed once per sha
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
@@ -114,8 +115,8 @@ class PodShape:
         #: the indexes of the nodes in ``mask``
         self.idx: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self.mask_version = -1
-        #: pods of this shape that failed scheduling: a heap in queue order (priority, creation, seq)
-        self.waiting: list[tuple[int, float, int, SimPod]] = []
+        #: pods of this shape that failed scheduling, in queue order (priority, creation, seq)
+        self.waiting = Parked()
 
     def reason_for(self, cluster: ClusterState, idx: int) -> str | None:
         """The first pool/node Filter plugin's reason to refuse node ``idx``, or None."""
@@ -188,6 +189,62 @@ class PodShape:
         if self.mask_version != cluster.version:
             self.node_mask(cluster)
         return self.segs
+
+
+#: a parked pod's entry: (-priority, sort_time, seq, pod)
+ParkedEntry = tuple[int, float, int, "SimPod"]
+
+
+class Parked:
+    """A shape's pods that failed scheduling, popped in queue order (PrioritySort: higher priority, then
+    earlier creation, then lower seq) — what one heap of their entries gives, cheaper.
+
+    Under pressure thousands of pods of a shape wait, and most are parked for the first time in the
+    order they were created, which is queue order: those go to the end of a sorted *run* (one comparison
+    with its last entry), the others (a pod parked again after a requeue) to a heap. A pop takes the
+    smaller of the run's head and the heap's top: the order of one heap over both, exactly (entries are
+    distinct: seq is), at one or two comparisons instead of a dozen.
+    """
+
+    __slots__ = ("head", "heap", "run")
+
+    def __init__(self) -> None:
+        self.run: list[ParkedEntry] = []
+        #: the run's first entry not popped yet
+        self.head = 0
+        self.heap: list[ParkedEntry] = []
+
+    def __len__(self) -> int:
+        return len(self.run) - self.head + len(self.heap)
+
+    def __bool__(self) -> bool:
+        return self.head < len(self.run) or bool(self.heap)
+
+    def push(self, entry: ParkedEntry) -> None:
+        run = self.run
+        if self.head == len(run):  # the run is used up: start it again
+            run.clear()
+            self.head = 0
+            run.append(entry)
+        elif entry > run[-1]:
+            run.append(entry)
+        else:
+            heapq.heappush(self.heap, entry)
+
+    def pop(self) -> SimPod:
+        """The first pod in queue order (there must be one)."""
+        run = self.run
+        head = self.head
+        heap = self.heap
+        if head == len(run) or (heap and heap[0] < run[head]):
+            return heapq.heappop(heap)[3]
+        entry = run[head]
+        head += 1
+        if head >= 4096 and 2 * head >= len(run):  # drop the popped prefix now and then
+            del run[:head]
+            head = 0
+        self.head = head
+        return entry[3]
 
 
 class SimPod:

@@ -287,11 +287,11 @@ class Scheduler:
         if not pod.parked:  # once in its shape's heap is enough: its place there never changes
             pod.parked = True
             # one int object per priority as the entries' first item: equal entries then compare by identity
-            # (the heaps hold thousands of pods of one priority, and a pop compares a few dozen entries)
+            # (thousands of pods of one priority wait under pressure, and entries are compared on every push)
             neg = self._neg.get(pod.priority)
             if neg is None:
                 neg = self._neg[pod.priority] = -pod.priority
-            heapq.heappush(shape.waiting, (neg, pod.sort_time, pod.seq, pod))
+            shape.waiting.push((neg, pod.sort_time, pod.seq, pod))
         if shape.key not in self.shapes_waiting:
             self.shapes_waiting[shape.key] = shape
             self._waiting_changed += 1
@@ -346,7 +346,7 @@ class Scheduler:
             if k <= 0:
                 continue
             while k > 0 and waiting:
-                pod = heapq.heappop(waiting)[3]
+                pod = waiting.pop()
                 pod.parked = False
                 if pod.queued or pod.phase != "Pending" or pod.node >= 0:
                     continue

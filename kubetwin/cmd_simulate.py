@@ -231,9 +231,10 @@ def register(app: typer.Typer) -> None:
         prepare_output_dir(out)
         try:
             summary = simulate_to(loaded, out, seed=seed, until=until_s, progress=not quiet and not json_out)
-        except OSError as e:  # writing the timeline or the summary failed (a full disk, a quota)
+        except OSError as e:  # writing the timeline or the summary failed (a full disk, a quota): the files
+            # a scenario names are read, and their errors reported, while it is loaded and built
             raise InputError(f"writing the run's output failed: {e.strerror or e}; the timeline holds what was "
-                             "written before", file=str(e.filename or out),
+                             "written before", file=str(out),
                              fix="free space there, or choose another directory with -o") from None
         if summary.get("interrupted"):
             Console(stderr=True).print(f"[yellow]interrupted at t={summary['sim']['endTime']} s:[/] the timeline "

@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.status:
         d = native.build_dir()
-        built = (d / native.DONE).is_file()
-        use = "in use" if built and native.enabled() else "off (KUBETWIN_NATIVE=0)" if built else "not built"
+        use = "in use" if native.active() else "off (KUBETWIN_NATIVE=0)" if (d / native.DONE).is_file() else "not built"
         print(f"compiled modules for these sources: {use} ({d})")
         return 0
     try:

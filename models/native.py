@@ -18,8 +18,8 @@ from pathlib import Path
 
 #: the modules compiled, relative to the project root (mypyc compiles them together; the engine, the
 #: scheduler and the workload sources must be among them: compiling only the layers below them gains nothing)
-COMPILED = ("models/timeline.py", "sim/buckets.py", "sim/clock.py", "sim/cluster.py", "sim/engine.py", "sim/metrics.py",
-            "sim/pods.py", "sim/preemption.py", "sim/scheduler.py", "sim/workloads.py",
+COMPILED = ("models/timeline.py", "sim/buckets.py", "sim/clock.py", "sim/cluster.py", "sim/engine.py",
+            "sim/metrics.py", "sim/pods.py", "sim/preemption.py", "sim/scheduler.py", "sim/workloads.py",
             "sim/plugins/noderesources.py")
 #: the packages whose sources the fingerprint covers, and the build compiles (the compiled modules import
 #: nothing of ours outside them)

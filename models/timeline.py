@@ -268,7 +268,8 @@ class TimelineWriter:
         self._failed: BaseException | None = None
         if self._batch:
             self._spool = queue.Queue(maxsize=SPOOL_DEPTH)
-            self._spooler = threading.Thread(target=self._write_batches, name="timeline-writer", daemon=True)
+            self._spooler = threading.Thread(target=self._write_batches, args=(self._spool,), name="timeline-writer",
+                                             daemon=True)
             self._spooler.start()
 
     def header(self, source: str, *, seed: int | None = None, scenario: str | None = None,
@@ -366,10 +367,8 @@ class TimelineWriter:
             self._fh.flush()
             os.fsync(self._fh.fileno())
 
-    def _write_batches(self) -> None:
+    def _write_batches(self, spool: queue.Queue[str | None]) -> None:
         """The writing thread: batches in the order they were handed over, until ``None``."""
-        spool = self._spool
-        assert spool is not None
         while True:
             text = spool.get()
             try:
@@ -402,7 +401,7 @@ class TimelineWriter:
         try:
             self.flush()
         finally:
-            if self._spooler is not None and self._spool is not None:
+            if self._spooler is not None and self._spool is not None:  # (set together)
                 self._spool.put(None)
                 self._spooler.join()
                 self._spooler = self._spool = None

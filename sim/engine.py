@@ -123,10 +123,9 @@ class Simulation:
         self.arrivals_alive = 0
         self.timers = 0
         self.finish = self.env.event()
-        #: a scheduler round is on its way (:meth:`kick`); the next round clears it
-        self._kicked = False
-        #: a kick runs a round (not before the first round: the scheduler's process starts it)
-        self._listening = False
+        #: a scheduler round is on its way, so a kick adds nothing (:meth:`kick`); each round clears it. True
+        #: from the start: the scheduler's process runs the first round
+        self._kicked = True
         #: the backoff timer (:meth:`_cycle`): the time it is armed for, and its number
         self._armed: tuple[float, int] | None = None
         self._timers_armed = 0
@@ -236,7 +235,7 @@ class Simulation:
         """Ask for a scheduler round now (after what is already due now); kicks before it runs add nothing."""
         if not self._kicked:
             self._kicked = True
-            self.env.call_in(0, self._cycle if self._listening else _nothing)
+            self.env.call_in(0, self._cycle)
 
     def call_at(self, t: float, fn: Callable[[], None]) -> Timer:
         """Run ``fn`` at time ``t``. A pending timer keeps the run from ending idle until it fires or is
@@ -433,7 +432,6 @@ class Simulation:
         sched.run_cycle()
         self._check_idle()
         self._kicked = False
-        self._listening = True
         nb = sched.next_backoff()
         if nb is not None and (self._armed is None or self._armed[0] != nb):
             self._timers_armed = n = self._timers_armed + 1
@@ -848,7 +846,3 @@ class Simulation:
 
     def _running_pods(self) -> list[SimPod]:
         return [self.running[k] for k in sorted(self.running)]
-
-
-def _nothing() -> None:
-    """A kick before the scheduler's first round: that round is already on its way."""

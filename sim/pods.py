@@ -217,9 +217,6 @@ class Parked:
     def __len__(self) -> int:
         return len(self.run) - self.head + len(self.heap)
 
-    def __bool__(self) -> bool:
-        return self.head < len(self.run) or bool(self.heap)
-
     def push(self, entry: ParkedEntry) -> None:
         run = self.run
         if self.head == len(run):  # the run is used up: start it again
